@@ -1,0 +1,99 @@
+"""Invoices, their lines, and the sequence that numbers them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.dbtypes import UTCDateTime, utcnow
+from portal.extensions import db
+from portal.ids import id_factory
+
+STATUSES = ("draft", "open", "paid", "void", "uncollectible")
+
+
+class Invoice(db.Model):
+    __tablename__ = "invoice"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('draft', 'open', 'paid', 'void', 'uncollectible')", name="status_known"
+        ),
+        CheckConstraint("amount_paid >= 0 AND amount_due >= 0", name="amounts_not_negative"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=id_factory("in"))
+    # A human number such as ACME-0007; given when the invoice is finalized, never reused.
+    number: Mapped[str | None] = mapped_column(String(40), unique=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customer.id"), index=True)
+    subscription_id: Mapped[str | None] = mapped_column(ForeignKey("subscription.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    currency: Mapped[str] = mapped_column(String(3))
+    billing_reason: Mapped[str | None] = mapped_column(String(40))
+    collection_method: Mapped[str] = mapped_column(String(30), default="charge_automatically")
+    description: Mapped[str | None] = mapped_column(Text)
+    # All money in minor units of `currency`.
+    subtotal: Mapped[int] = mapped_column(Integer, default=0)
+    total_discount: Mapped[int] = mapped_column(Integer, default=0)
+    tax: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    amount_due: Mapped[int] = mapped_column(Integer, default=0)
+    amount_paid: Mapped[int] = mapped_column(Integer, default=0)
+    period_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    due_date: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    finalized_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    marked_uncollectible_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    next_payment_attempt: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The customer's name, email, address and tax IDs as they were when finalized.
+    customer_snapshot: Mapped[dict] = mapped_column(JSON, default=dict)
+    metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
+
+    customer = relationship("Customer", backref="invoices")
+    subscription = relationship("Subscription", backref="invoices")
+    lines: Mapped[list[InvoiceLine]] = relationship(
+        back_populates="invoice", cascade="all, delete-orphan", order_by="InvoiceLine.position"
+    )
+    payments = relationship("Payment", back_populates="invoice", order_by="Payment.created")
+
+    @property
+    def amount_remaining(self) -> int:
+        return max(self.amount_due - self.amount_paid, 0)
+
+
+class InvoiceLine(db.Model):
+    __tablename__ = "invoice_line"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=id_factory("il"))
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoice.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    description: Mapped[str] = mapped_column(String(500))
+    price_id: Mapped[str | None] = mapped_column(ForeignKey("price.id"))
+    subscription_item_id: Mapped[str | None] = mapped_column(String(40))
+    quantity: Mapped[int] = mapped_column(Integer, default=1)
+    unit_amount: Mapped[int] = mapped_column(Integer, default=0)
+    amount: Mapped[int] = mapped_column(Integer, default=0)  # quantity * unit_amount, before discount
+    discount_amount: Mapped[int] = mapped_column(Integer, default=0)
+    tax_amount: Mapped[int] = mapped_column(Integer, default=0)
+    tax_rate_id: Mapped[str | None] = mapped_column(ForeignKey("tax_rate.id"))
+    period_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    proration: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    invoice: Mapped[Invoice] = relationship(back_populates="lines")
+    price = relationship("Price")
+    tax_rate = relationship("TaxRate")
+
+
+class InvoiceNumberSequence(db.Model):
+    """The next number for a prefix; rows are locked while a number is taken."""
+
+    __tablename__ = "invoice_number_sequence"
+
+    prefix: Mapped[str] = mapped_column(String(20), primary_key=True)
+    next_value: Mapped[int] = mapped_column(Integer, default=1)

@@ -1,0 +1,17 @@
+"""Every model, imported in one place so Alembic and create_all see the whole schema."""
+
+from portal.catalog.models import Price, Product, TaxRate
+from portal.customers.models import Customer, LoginPasscode, SignInSession, TaxId
+from portal.events import AuditEvent
+from portal.invoices.models import Invoice, InvoiceLine, InvoiceNumberSequence
+from portal.mailer import DevMail
+from portal.payments.models import Payment, PaymentMethod
+from portal.portal_settings.models import Branding, LoginLink, PortalConfiguration, PortalSession
+from portal.subscriptions.models import Subscription, SubscriptionItem
+
+__all__ = [
+    "AuditEvent", "Branding", "Customer", "DevMail", "Invoice", "InvoiceLine",
+    "InvoiceNumberSequence", "LoginLink", "LoginPasscode", "Payment", "PaymentMethod",
+    "PortalConfiguration", "PortalSession", "Price", "Product", "SignInSession", "Subscription",
+    "SubscriptionItem", "TaxId", "TaxRate",
+]

@@ -1,0 +1,41 @@
+"""Money is an integer count of the currency's minor unit; this module turns it into words."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from babel.core import UnknownLocaleError
+from babel.numbers import format_currency, get_currency_precision, list_currencies
+
+CURRENCIES = frozenset(list_currencies())
+
+
+def is_currency(code: str | None) -> bool:
+    """True for an ISO 4217 code Babel knows, in any case."""
+    return bool(code) and code.upper() in CURRENCIES
+
+
+def exponent(currency: str) -> int:
+    """Digits after the decimal point: 2 for USD, 0 for JPY, 3 for KWD."""
+    return get_currency_precision(currency.upper())
+
+
+def to_decimal(amount: int, currency: str) -> Decimal:
+    """Minor units to a Decimal in major units, exact."""
+    return Decimal(int(amount)).scaleb(-exponent(currency))
+
+
+def to_minor(value: Decimal | str, currency: str) -> int:
+    """Major units (as typed by a merchant) to an integer of minor units; refuses fractions."""
+    scaled = Decimal(value).scaleb(exponent(currency))
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{value} has more decimals than {currency.upper()} allows")
+    return int(scaled)
+
+
+def format_money(amount: int, currency: str, locale: str = "en") -> str:
+    """Format minor units for people: 1999 USD -> $19.99, 500 JPY -> ¥500."""
+    try:
+        return format_currency(to_decimal(amount, currency), currency.upper(), locale=locale)
+    except UnknownLocaleError:
+        return format_currency(to_decimal(amount, currency), currency.upper(), locale="en")

@@ -1,0 +1,70 @@
+"""Saved payment methods and every attempt to take a payment.
+
+Only what a processor hands back is kept: brand, last four digits, expiry and an opaque token.
+A full card number or CVC never reaches a column or a log line.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.dbtypes import UTCDateTime, utcnow
+from portal.extensions import db
+from portal.ids import id_factory
+
+
+class PaymentMethod(db.Model):
+    __tablename__ = "payment_method"
+    __table_args__ = (
+        CheckConstraint("card_exp_month BETWEEN 1 AND 12", name="card_exp_month_valid"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=id_factory("pm"))
+    # None once detached: the row stays so old payments still name their method.
+    customer_id: Mapped[str | None] = mapped_column(
+        ForeignKey("customer.id", ondelete="SET NULL"), index=True
+    )
+    type: Mapped[str] = mapped_column(String(20), default="card")
+    card_brand: Mapped[str] = mapped_column(String(20))  # visa, mastercard, amex, ...
+    card_last4: Mapped[str] = mapped_column(String(4))
+    card_exp_month: Mapped[int] = mapped_column(Integer)
+    card_exp_year: Mapped[int] = mapped_column(Integer)
+    card_funding: Mapped[str | None] = mapped_column(String(10))
+    card_country: Mapped[str | None] = mapped_column(String(2))
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    processor: Mapped[str] = mapped_column(String(40), default="test")
+    processor_token: Mapped[str] = mapped_column(String(255))
+    billing_name: Mapped[str | None] = mapped_column(String(256))
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    detached_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
+
+    customer = relationship("Customer", foreign_keys=[customer_id])
+
+
+class Payment(db.Model):
+    """One attempt to charge a payment method, keyed so a retry never charges twice."""
+
+    __tablename__ = "payment"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=id_factory("py"))
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customer.id"), index=True)
+    invoice_id: Mapped[str | None] = mapped_column(ForeignKey("invoice.id"), index=True)
+    payment_method_id: Mapped[str | None] = mapped_column(ForeignKey("payment_method.id"))
+    amount: Mapped[int] = mapped_column(Integer)  # minor units
+    currency: Mapped[str] = mapped_column(String(3))
+    # processing -> succeeded | failed
+    status: Mapped[str] = mapped_column(String(20), default="processing")
+    failure_code: Mapped[str | None] = mapped_column(String(60))
+    failure_message: Mapped[str | None] = mapped_column(Text)
+    processor_reference: Mapped[str | None] = mapped_column(String(255))
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    payment_method = relationship("PaymentMethod")
+    invoice = relationship("Invoice", back_populates="payments")

@@ -1,0 +1,102 @@
+"""Reading and changing the merchant's settings: configuration, branding, login links."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from flask import g
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.events import raise_event
+from portal.extensions import db
+from portal.portal_settings.models import Branding, LoginLink, PortalConfiguration
+
+
+def get_branding(session: Session) -> Branding:
+    """The one branding row, created with defaults the first time it is needed."""
+    branding = session.get(Branding, 1)
+    if branding is None:
+        branding = Branding(id=1, business_name="Billing portal", brand_color="#1f4fd1",
+                            accent_color="#0b6e4f", invoice_prefix="INV")
+        session.add(branding)
+        session.flush()
+    return branding
+
+
+def default_configuration(session: Session) -> PortalConfiguration:
+    """The default portal configuration, created with the dashboard's defaults if missing."""
+    config = session.scalars(
+        select(PortalConfiguration).where(PortalConfiguration.is_default.is_(True))
+    ).first()
+    if config is None:
+        config = PortalConfiguration(
+            is_default=True,
+            active=True,
+            customer_update_enabled=True,
+            customer_update_allowed=["address", "name", "phone", "shipping", "tax_id"],
+            invoice_history_enabled=True,
+            payment_method_update_enabled=True,
+            subscription_cancel_enabled=True,
+            subscription_cancel_mode="at_period_end",
+            subscription_cancel_proration_behavior="none",
+            cancellation_reason_enabled=True,
+            subscription_update_enabled=False,
+            login_page_enabled=False,
+        )
+        session.add(config)
+        session.flush()
+    return config
+
+
+def configuration_for_request() -> PortalConfiguration:
+    """The configuration of the signed-in session, else the default; cached for the request."""
+    if "portal_configuration" in g:
+        return g.portal_configuration
+    from portal.customers.auth import current_sign_in
+
+    config = None
+    record = current_sign_in()
+    if record is not None and record.configuration_id:
+        config = db.session.get(PortalConfiguration, record.configuration_id)
+    if config is None or not config.active:
+        config = default_configuration(db.session)
+        db.session.commit()
+    g.portal_configuration = config
+    return config
+
+
+def active_login_link(session: Session) -> LoginLink | None:
+    """The login link customers may use now, if the merchant activated one."""
+    return session.scalars(
+        select(LoginLink).where(LoginLink.active.is_(True)).order_by(LoginLink.created.desc())
+    ).first()
+
+
+def activate_login_link(session: Session, *, now: datetime, rotate: bool = False) -> LoginLink:
+    """Return the active login link, making one if none is active; ``rotate`` replaces it."""
+    link = active_login_link(session)
+    if link is not None and not rotate:
+        return link
+    if link is not None:
+        deactivate_login_links(session, now=now)
+    config = default_configuration(session)
+    config.login_page_enabled = True
+    link = LoginLink(id=secrets.token_urlsafe(18), active=True, configuration_id=config.id,
+                     created=now)
+    session.add(link)
+    raise_event(session, "login_link.activated", now=now, actor="merchant", object_id=None)
+    session.flush()
+    return link
+
+
+def deactivate_login_links(session: Session, *, now: datetime) -> int:
+    """Kill every login link, so every copy already shared answers 'not active'."""
+    links = session.scalars(select(LoginLink).where(LoginLink.active.is_(True))).all()
+    for link in links:
+        link.active = False
+        link.deactivated_at = now
+    default_configuration(session).login_page_enabled = False
+    raise_event(session, "login_link.deactivated", now=now, actor="merchant")
+    return len(links)

@@ -1,0 +1,328 @@
+"""Fixtures shared by every test: the app on a real database, clients, and object makers.
+
+The suite runs on SQLite by default and on PostgreSQL when PORTAL_TEST_DATABASE_URI names one.
+The schema is built once per run; every test starts from empty tables.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.message import Message
+
+import pytest
+from bs4 import BeautifulSoup
+from flask import url_for
+from sqlalchemy import text
+
+from portal import create_app
+from portal.extensions import db
+
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+
+@pytest.fixture(scope="session")
+def database_uri(tmp_path_factory) -> str:
+    uri = os.environ.get("PORTAL_TEST_DATABASE_URI")
+    if uri:
+        return uri
+    return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "portal-test.db")
+
+
+def base_config(database_uri: str, **overrides) -> dict:
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": TEST_SECRET,
+        "SQLALCHEMY_DATABASE_URI": database_uri,
+        "WTF_CSRF_ENABLED": False,  # tests/test_csrf.py checks every form with it on
+        "MAIL_BACKEND": "console",
+        "SERVER_NAME": None,
+    }
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture(scope="session")
+def _schema(database_uri, tmp_path_factory):
+    os.environ["PORTAL_INSTANCE_PATH"] = str(tmp_path_factory.mktemp("instance"))
+    app = create_app(base_config(database_uri))
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    yield
+    with app.app_context():
+        db.drop_all()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def app_config() -> dict:
+    """Override in a test module (or parametrize indirectly) to change configuration."""
+    return {}
+
+
+@pytest.fixture
+def app(_schema, database_uri, app_config, tmp_path, monkeypatch):
+    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "instance"))
+    application = create_app(base_config(database_uri, **app_config))
+    with application.app_context():
+        yield application
+        db.session.remove()
+        _empty_tables()
+        db.engine.dispose()
+
+
+def _empty_tables() -> None:
+    tables = [t.name for t in db.metadata.sorted_tables]
+    with db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables)
+                              + " RESTART IDENTITY CASCADE"))
+        else:
+            conn.execute(text("PRAGMA foreign_keys=OFF"))
+            for name in reversed(tables):
+                conn.execute(text(f'DELETE FROM "{name}"'))
+            conn.execute(text("PRAGMA foreign_keys=ON"))
+
+
+@pytest.fixture
+def session(app):
+    """The database session the app uses."""
+    return db.session
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+HTMX_HEADERS = {"HX-Request": "true", "HX-Request-Type": "partial"}
+
+
+class ClientRequest:
+    """Requests by endpoint name, answered as parsed HTML (GOV.UK Notify's pattern)."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def url(self, endpoint: str, **values) -> str:
+        with self.client.application.test_request_context():
+            return url_for(endpoint, **values)
+
+    def get_response(self, endpoint, *, _expected_status=200, _htmx=False, _headers=None,
+                     **values):
+        headers = dict(HTMX_HEADERS if _htmx else {}, **(_headers or {}))
+        response = self.client.get(self.url(endpoint, **values), headers=headers)
+        assert response.status_code == _expected_status, response.get_data(as_text=True)[:2000]
+        return response
+
+    def get(self, endpoint, **kwargs) -> BeautifulSoup:
+        return BeautifulSoup(self.get_response(endpoint, **kwargs).get_data(as_text=True),
+                             "html.parser")
+
+    def post_response(self, endpoint, *, _data=None, _expected_status=303, _htmx=False,
+                      _headers=None, _follow_redirects=False, **values):
+        headers = dict(HTMX_HEADERS if _htmx else {}, **(_headers or {}))
+        response = self.client.post(self.url(endpoint, **values), data=_data or {},
+                                    headers=headers, follow_redirects=_follow_redirects)
+        assert response.status_code == _expected_status, response.get_data(as_text=True)[:2000]
+        return response
+
+    def post(self, endpoint, **kwargs) -> BeautifulSoup:
+        return BeautifulSoup(self.post_response(endpoint, **kwargs).get_data(as_text=True),
+                             "html.parser")
+
+
+@pytest.fixture
+def client_request(client) -> ClientRequest:
+    return ClientRequest(client)
+
+
+# ---- makers ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def make_customer(session, now):
+    from portal.customers.models import Customer
+
+    def make(email="jenny.rosen@example.com", name="Jenny Rosen", created=None, **fields):
+        fields.setdefault("preferred_locales", [])
+        fields.setdefault("metadata_", {})
+        customer = Customer(name=name, created=created or now, **fields)
+        customer.set_email(email)
+        session.add(customer)
+        session.commit()
+        return customer
+
+    return make
+
+
+@pytest.fixture
+def make_price(session, now):
+    from portal.catalog.models import Price, Product
+
+    def make(name="Pro", unit_amount=2900, currency="usd", interval="month", interval_count=1,
+             unit_label=None, **fields):
+        product = Product(name=name, unit_label=unit_label, active=True, created=now,
+                          metadata_={})
+        price = Price(product=product, unit_amount=unit_amount, currency=currency,
+                      recurring_interval=interval, recurring_interval_count=interval_count,
+                      active=True, created=now, metadata_={}, **fields)
+        session.add(price)
+        session.commit()
+        return price
+
+    return make
+
+
+@pytest.fixture
+def make_payment_method(session, now):
+    from portal.payments.gateway import CardDetails, TestGateway
+    from portal.payments.models import PaymentMethod
+
+    def make(customer, number="4242424242424242", exp_month=12, exp_year=None, default=True,
+             created=None):
+        card = TestGateway().tokenize_card(
+            CardDetails(number, exp_month, exp_year or now.year + 3, "123" if not number.startswith("3") else "1234"),
+            now=now,
+        )
+        method = PaymentMethod(customer_id=customer.id, type="card", card_brand=card.brand,
+                               card_last4=card.last4, card_exp_month=card.exp_month,
+                               card_exp_year=card.exp_year, card_funding=card.funding,
+                               card_country=card.country, fingerprint=card.fingerprint,
+                               processor="test", processor_token=card.token,
+                               created=created or now, metadata_={})
+        session.add(method)
+        session.flush()
+        if default:
+            customer.default_payment_method_id = method.id
+        session.commit()
+        return method
+
+    return make
+
+
+@pytest.fixture
+def make_subscription(session, now, make_price):
+    from portal.subscriptions.models import Subscription, SubscriptionItem
+
+    def make(customer, price=None, status="active", quantity=1, created=None,
+             collection_method="charge_automatically", **fields):
+        price = price or make_price()
+        start = fields.pop("current_period_start", now - timedelta(days=3))
+        sub = Subscription(customer_id=customer.id, status=status, currency=price.currency,
+                           current_period_start=start,
+                           current_period_end=fields.pop("current_period_end",
+                                                         start + timedelta(days=30)),
+                           collection_method=collection_method, created=created or now,
+                           metadata_={}, **fields)
+        sub.items.append(SubscriptionItem(price=price, quantity=quantity, created=now))
+        session.add(sub)
+        session.commit()
+        return sub
+
+    return make
+
+
+@pytest.fixture
+def make_invoice(session, now):
+    from portal.invoices.models import Invoice, InvoiceLine
+    from portal.invoices.numbering import allocate_invoice_number
+
+    def make(customer, status="open", amount=2900, currency="usd", created=None,
+             subscription=None, description="Pro plan", tax=0, discount=0, **fields):
+        created = created or now
+        total = amount - discount + tax
+        invoice = Invoice(
+            number=allocate_invoice_number(session, "TEST") if status != "draft" else None,
+            customer_id=customer.id, subscription_id=subscription.id if subscription else None,
+            status=status, currency=currency, subtotal=amount, total_discount=discount, tax=tax,
+            total=total, amount_due=total, amount_paid=total if status == "paid" else 0,
+            created=created, finalized_at=created if status != "draft" else None,
+            paid_at=created if status == "paid" else None,
+            due_date=fields.pop("due_date", created + timedelta(days=7)),
+            period_start=created, period_end=created + timedelta(days=30),
+            customer_snapshot={"name": customer.name, "email": customer.email},
+            metadata_={}, **fields,
+        )
+        invoice.lines.append(InvoiceLine(position=0, description=description, quantity=1,
+                                         unit_amount=amount, amount=amount,
+                                         discount_amount=discount, tax_amount=tax))
+        session.add(invoice)
+        session.commit()
+        return invoice
+
+    return make
+
+
+@pytest.fixture
+def sign_in(client, session, now):
+    """Sign ``customer`` in on the test client as the login flow would, and return it."""
+    import secrets
+
+    from portal.customers.auth import SESSION_KEY
+    from portal.customers.models import SignInSession
+
+    def do(customer, via="login_link", configuration_id=None):
+        record = SignInSession(id=secrets.token_urlsafe(32), customer_id=customer.id, via=via,
+                               configuration_id=configuration_id, created=now, last_seen=now)
+        session.add(record)
+        session.commit()
+        with client.session_transaction() as cookie_session:
+            cookie_session.clear()
+            cookie_session[SESSION_KEY] = record.id
+            cookie_session.permanent = True
+        return customer
+
+    return do
+
+
+@pytest.fixture
+def customer(make_customer):
+    return make_customer()
+
+
+@pytest.fixture
+def signed_in_customer(customer, sign_in):
+    return sign_in(customer)
+
+
+# ---- a real SMTP server -----------------------------------------------------------------------
+
+@dataclass
+class SMTPRecorder:
+    host: str
+    port: int
+    messages: list[Message] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
+        with self.lock:
+            self.messages.append(message_from_bytes(envelope.original_content))
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def smtp_server():
+    """An aiosmtpd server on a free loopback port; ``.messages`` holds what it received."""
+    from aiosmtpd.controller import Controller
+
+    recorder = SMTPRecorder("127.0.0.1", 0)
+    controller = Controller(recorder, hostname="127.0.0.1", port=0)
+    controller.start()
+    recorder.port = controller.server.sockets[0].getsockname()[1]
+    yield recorder
+    controller.stop()
+
+
+@pytest.fixture
+def smtp_config(smtp_server) -> dict:
+    return {"MAIL_BACKEND": "smtp", "MAIL_SERVER": smtp_server.host, "MAIL_PORT": smtp_server.port,
+            "MAIL_DEFAULT_SENDER": "billing@acme.example"}
