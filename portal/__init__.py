@@ -138,10 +138,14 @@ def _register_template_helpers(app: Flask) -> None:
 
     @app.context_processor
     def inject_branding():
-        from portal.portal_settings.operations import get_branding
+        from portal.customers.auth import current_customer
+        from portal.portal_settings.operations import configuration_for_request, get_branding
 
         return {
             "branding": get_branding(db.session),
+            # Callables, so pages that never ask pay nothing for them.
+            "current_customer": current_customer,
+            "portal_configuration": configuration_for_request,
             "static_url": static_url,
             "csp_nonce": g.get("csp_nonce", ""),
         }

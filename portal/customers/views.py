@@ -1,10 +1,10 @@
 """Customer pages: the overview and billing information."""
 
-from flask import Blueprint, abort, send_from_directory
+from flask import Blueprint, abort, current_app, send_from_directory
 
 from portal.customers.auth import customer_required
 from portal.extensions import db
-from portal.portal_settings.operations import configuration_for_request, get_branding
+from portal.portal_settings.operations import get_branding
 from portal.rendering import render_page
 
 bp = Blueprint("customers", __name__, url_prefix="/p")
@@ -14,19 +14,19 @@ bp = Blueprint("customers", __name__, url_prefix="/p")
 @customer_required
 def overview(customer):
     """The signed-in customer's home: subscriptions, payment method, details, latest invoices."""
-    return render_page(
-        "customers/overview.html",
-        customer=customer,
-        configuration=configuration_for_request(),
-        signed_in=True,
-    )
+    return render_page("customers/overview.html", customer=customer)
+
+
+@bp.get("/billing-information")
+@customer_required
+def billing_information(customer):
+    """The customer's name, addresses, phone and tax IDs."""
+    return render_page("customers/overview.html", customer=customer)
 
 
 @bp.get("/branding/<any(icon, logo):kind>")
 def branding_image(kind: str):
     """Serve the merchant's uploaded icon or logo from the instance folder."""
-    from flask import current_app
-
     filename = getattr(get_branding(db.session), kind)
     if not filename or "/" in filename or filename.startswith("."):
         abort(404)
