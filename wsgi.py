@@ -7,5 +7,8 @@ from portal.config import ConfigError
 
 try:
     app = create_app()
-except ConfigError as error:  # one clear line instead of a traceback
-    sys.exit(f"portal: {error}")
+except ConfigError as error:
+    # One clear line instead of a traceback. Exit status 3 is gunicorn's "worker failed to
+    # boot": gunicorn then stops, rather than restarting the worker for ever.
+    print(f"portal: {error}", file=sys.stderr)
+    sys.exit(3)

@@ -11,17 +11,16 @@ config = context.config
 
 # Interpret the config file for Python logging.
 # This line sets up loggers basically.
-fileConfig(config.config_file_name)
+# disable_existing_loggers=False: running `upgrade()` inside the app (the demo command, the
+# tests) must not silence the portal's own loggers.
+fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
 
 
 def get_engine():
-    try:
-        # this works with Flask-SQLAlchemy<3 and Alchemical
-        return current_app.extensions['migrate'].db.get_engine()
-    except (TypeError, AttributeError):
-        # this works with Flask-SQLAlchemy>=3
-        return current_app.extensions['migrate'].db.engine
+    # Flask-SQLAlchemy 3: the app's engine, with its SQLALCHEMY_ENGINE_OPTIONS (SQLite or
+    # PostgreSQL alike).
+    return current_app.extensions['migrate'].db.engine
 
 
 def get_engine_url():

@@ -78,6 +78,9 @@ def create_app(config: dict | None = None) -> Flask:
     mail.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
+    from portal.customers.auth import PortalSessionInterface
+
+    app.session_interface = PortalSessionInterface()  # Secure cookie whenever served over HTTPS
     babel.init_app(app, locale_selector=_select_locale)
 
     from portal import models  # noqa: F401  (the whole schema, for Alembic)
@@ -106,7 +109,7 @@ def _select_locale():
     customer = current_customer()
     for locale in (customer.preferred_locales if customer else None) or []:
         if locale.split("-")[0] in supported:
-            return locale
+            return locale.replace("-", "_")  # Babel reads en_GB, not en-GB
     return request.accept_languages.best_match(supported) or "en"
 
 
@@ -115,14 +118,16 @@ def _register_template_helpers(app: Flask) -> None:
 
     from portal.money import format_money
 
-    hashes: dict[str, str] = {}
+    hashes: dict[str, tuple[int, str]] = {}
 
     def static_url(filename: str) -> str:
         """A static URL carrying the file's content hash, so it can be cached for a year."""
-        if filename not in hashes:
-            data = (Path(app.static_folder) / filename).read_bytes()
-            hashes[filename] = hashlib.sha256(data).hexdigest()[:12]
-        return url_for("static", filename=filename, v=hashes[filename])
+        path = Path(app.static_folder) / filename
+        # Keyed by modification time, so a stylesheet edited in development gets a new URL.
+        stamp = path.stat().st_mtime_ns
+        if filename not in hashes or hashes[filename][0] != stamp:
+            hashes[filename] = (stamp, hashlib.sha256(path.read_bytes()).hexdigest()[:12])
+        return url_for("static", filename=filename, v=hashes[filename][1])
 
     @app.template_filter("money")
     def money_filter(amount, currency):
@@ -188,4 +193,7 @@ def _register_security_headers(app: Flask) -> None:
         response.headers.setdefault("Referrer-Policy", "same-origin")
         if request.path.startswith("/p/"):
             response.headers.setdefault("Cache-Control", "no-store")
+        elif request.endpoint == "static" and request.args.get("v"):
+            # static_url() puts the content hash in ?v=, so a changed file gets a new URL.
+            response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
         return response

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -33,6 +34,9 @@ class Defaults:
     MAIL_USERNAME = None
     MAIL_PASSWORD = None
     MAIL_DEFAULT_SENDER = "billing@localhost"
+    # Flask-Mail stays silent under TESTING unless told otherwise; the tests send through a
+    # real SMTP server, and the console backend is how development keeps mail in.
+    MAIL_SUPPRESS_SEND = False
     # "console" prints mail and keeps it in the development mailbox; "smtp" sends it.
     MAIL_BACKEND = None
     RATELIMIT_STORAGE_URI = "memory://"
@@ -47,16 +51,33 @@ class Defaults:
     PUBLIC_URL = "http://127.0.0.1:5000"
 
 
+# Settings that must stay text even when an environment variable looks like a number or
+# JSON (from_prefixed_env parses PORTAL_SECRET_KEY=123456 as the integer 123456).
+TEXT_SETTINGS = ("SECRET_KEY", "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_DEFAULT_SENDER",
+                 "SQLALCHEMY_DATABASE_URI", "PUBLIC_URL")
+ENVIRONMENTS = ("development", "production")
+
+
 def finish(config: dict, instance_path: str) -> None:
     """Fill in derived defaults and refuse configurations that are unsafe in production."""
-    production = config.get("ENV") == "production"
+    for name in TEXT_SETTINGS:
+        if config.get(name) is not None and not isinstance(config[name], str | bytes):
+            config[name] = str(config[name])
+    env = str(config.get("ENV") or "development").strip().lower()
+    if env not in ENVIRONMENTS:
+        # A typo such as "prod" must not quietly run a production server in development mode.
+        raise ConfigError(f"PORTAL_ENV must be development or production, not {env!r}")
+    config["ENV"] = env
+    production = env == "production"
     if not config.get("SQLALCHEMY_DATABASE_URI"):
         config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + str(Path(instance_path) / "portal.db")
     if config.get("MAIL_BACKEND") is None:
         config["MAIL_BACKEND"] = "smtp" if production else "console"
+    if config["MAIL_BACKEND"] not in ("smtp", "console"):
+        raise ConfigError("PORTAL_MAIL_BACKEND must be smtp or console")
     key = config.get("SECRET_KEY")
     if production:
-        if not key or str(key).strip().lower() in DEVELOPMENT_SECRET_KEYS or len(str(key)) < 16:
+        if _is_development_key(key, instance_path):
             raise ConfigError(
                 "PORTAL_SECRET_KEY must be set to a long random value when PORTAL_ENV=production"
             )
@@ -66,14 +87,35 @@ def finish(config: dict, instance_path: str) -> None:
         config["SECRET_KEY"] = _development_secret_key(instance_path)
 
 
+def _is_development_key(key, instance_path: str) -> bool:
+    """Missing, short, a tutorial value, or the key development mode made for itself."""
+    if not key:
+        return True
+    text = key.decode(errors="replace") if isinstance(key, bytes) else str(key)
+    if text.strip().lower() in DEVELOPMENT_SECRET_KEYS or len(text.strip()) < 16:
+        return True
+    made_for_development = Path(instance_path) / "secret_key"
+    return made_for_development.exists() and made_for_development.read_text().strip() == text.strip()
+
+
 def _development_secret_key(instance_path: str) -> str:
     """Create a random key once and keep it, so development sessions survive restarts."""
     path = Path(instance_path) / "secret_key"
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_hex(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Written aside, then linked into place: several processes starting at once (a server
+        # with workers) all end up with the one key that won, never with a half-written file.
+        fd, draft = tempfile.mkstemp(dir=path.parent, prefix=".secret_key-")  # mode 0600
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+            try:
+                os.link(draft, path)
+            except FileExistsError:
+                pass
+        finally:
+            os.unlink(draft)
+    key = path.read_text().strip()
+    if not key:
+        raise ConfigError(f"{path} is empty: delete it and a new development key is made")
     return key

@@ -13,7 +13,7 @@ from portal.catalog.models import Price, Product, TaxRate
 from portal.customers.models import Customer, normalize_email
 from portal.invoices.models import Invoice, InvoiceLine
 from portal.invoices.numbering import allocate_invoice_number
-from portal.payments.gateway import CardDetails, TestGateway
+from portal.payments.gateway import DECLINE_MESSAGES, CardDetails, TestGateway
 from portal.payments.models import Payment, PaymentMethod
 from portal.portal_settings.models import LoginLink
 from portal.portal_settings.operations import (
@@ -172,8 +172,9 @@ def _subscription_with_history(session, customer, price, card, now, *, paid_invo
         return existing
     months = 12 if price.recurring_interval == "year" else 1
     periods = paid_invoices + (1 if open_invoice else 0)
-    start = add_months(now, -months * periods + (0 if open_invoice else months)) - timedelta(days=3)
-    # The open invoice is for the current period, which began a few days ago.
+    # The last invoice (the open one, when there is one) is for the current period, which
+    # began three days ago; the paid ones are for the periods before it.
+    start = add_months(now - timedelta(days=3), -months * (periods - 1))
     current_start = add_months(start, months * (periods - 1))
     sub = Subscription(customer_id=customer.id, status="active", currency=price.currency,
                        current_period_start=current_start,
@@ -222,8 +223,14 @@ def _invoice(session, customer, sub, price, quantity, card, period_start, period
                             created=invoice.paid_at, completed_at=invoice.paid_at))
     else:
         # The automatic charge failed; the customer can pay it from the portal.
-        invoice.status = "open"
-        invoice.next_payment_attempt = period_start + timedelta(days=3)
+        failed_at = period_start + timedelta(hours=1)
+        session.add(Payment(idempotency_key=f"demo:{invoice.id}", customer_id=customer.id,
+                            invoice_id=invoice.id, payment_method_id=card.id, amount=amount,
+                            currency=price.currency, status="failed",
+                            failure_code="card_declined",
+                            failure_message=DECLINE_MESSAGES["card_declined"],
+                            created=failed_at, completed_at=failed_at))
+        invoice.next_payment_attempt = period_start + timedelta(days=5)
 
 
 def _ended_subscription(session, customer, price, *, started, ended) -> None:

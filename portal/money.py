@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from babel.core import UnknownLocaleError
 from babel.numbers import format_currency, get_currency_precision, list_currencies
@@ -26,8 +26,15 @@ def to_decimal(amount: int, currency: str) -> Decimal:
 
 
 def to_minor(value: Decimal | str, currency: str) -> int:
-    """Major units (as typed by a merchant) to an integer of minor units; refuses fractions."""
-    scaled = Decimal(value).scaleb(exponent(currency))
+    """Major units (as typed by a merchant) to an integer of minor units; refuses fractions
+    of the minor unit, and anything that is not a finite number, with ValueError."""
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not an amount") from None
+    if not number.is_finite():
+        raise ValueError(f"{value!r} is not an amount")
+    scaled = number.scaleb(exponent(currency))
     if scaled != scaled.to_integral_value():
         raise ValueError(f"{value} has more decimals than {currency.upper()} allows")
     return int(scaled)
@@ -35,7 +42,9 @@ def to_minor(value: Decimal | str, currency: str) -> int:
 
 def format_money(amount: int, currency: str, locale: str = "en") -> str:
     """Format minor units for people: 1999 USD -> $19.99, 500 JPY -> ¥500."""
+    value = to_decimal(amount, currency)
     try:
-        return format_currency(to_decimal(amount, currency), currency.upper(), locale=locale)
-    except UnknownLocaleError:
-        return format_currency(to_decimal(amount, currency), currency.upper(), locale="en")
+        # Stripe-style tags (pt-BR) as well as Babel's (pt_BR).
+        return format_currency(value, currency.upper(), locale=str(locale).replace("-", "_"))
+    except (UnknownLocaleError, ValueError):
+        return format_currency(value, currency.upper(), locale="en")

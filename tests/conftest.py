@@ -312,12 +312,18 @@ class SMTPRecorder:
 @pytest.fixture
 def smtp_server():
     """An aiosmtpd server on a free loopback port; ``.messages`` holds what it received."""
+    import socket
+
     from aiosmtpd.controller import Controller
 
-    recorder = SMTPRecorder("127.0.0.1", 0)
-    controller = Controller(recorder, hostname="127.0.0.1", port=0)
+    # aiosmtpd's Controller cannot start on port 0 (it connects to the port to check it is up),
+    # so ask the OS for a free port first.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    recorder = SMTPRecorder("127.0.0.1", port)
+    controller = Controller(recorder, hostname="127.0.0.1", port=port)
     controller.start()
-    recorder.port = controller.server.sockets[0].getsockname()[1]
     yield recorder
     controller.stop()
 

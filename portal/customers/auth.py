@@ -6,19 +6,48 @@ import secrets
 from datetime import datetime
 from functools import wraps
 
-from flask import abort, current_app, g, redirect, request, session, url_for
+from flask import abort, current_app, g, has_request_context, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 
 from portal.customers.models import Customer, SignInSession
 from portal.dbtypes import utcnow
 from portal.extensions import db
 
 SESSION_KEY = "sid"
+# The sign-in found for this request is cached on the request itself, not on ``g``: ``g``
+# lives as long as the app context, which tests (and CLI code) share between requests.
+_REQUEST_CACHE = "portal.sign_in"
+
+
+class PortalSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed cookie session, marked Secure whenever the request came over HTTPS.
+
+    Decided per request from ``request.is_secure`` (which ProxyFix corrects behind a proxy), so
+    one deployment serves https with Secure cookies and a plain-http development server still
+    works. SESSION_COOKIE_SECURE = True forces it on everywhere.
+    """
+
+    def get_cookie_secure(self, app) -> bool:
+        if app.config["SESSION_COOKIE_SECURE"]:
+            return True
+        return has_request_context() and request.is_secure
+
+    def get_cookie_httponly(self, app) -> bool:
+        return True  # the session cookie is never for scripts
+
+    def get_cookie_samesite(self, app) -> str:
+        # Lax unless the operator chose Strict; never None, which would send it cross-site.
+        return "Strict" if app.config["SESSION_COOKIE_SAMESITE"] == "Strict" else "Lax"
 
 
 def sign_in(customer: Customer, *, now: datetime, via: str = "login_link",
             configuration_id: str | None = None, portal_session_id: str | None = None) -> None:
     """Start a new signed-in session; the old cookie's contents are dropped (rotation)."""
+    previous = current_sign_in()
+    if previous is not None:
+        previous.ended_at = now  # signing in again replaces the browser's earlier session
     session.clear()
+    _forget_csrf_token()  # Flask-WTF's cached token belonged to the cleared session
     record = SignInSession(
         id=secrets.token_urlsafe(32),
         customer_id=customer.id,
@@ -32,6 +61,7 @@ def sign_in(customer: Customer, *, now: datetime, via: str = "login_link",
     db.session.commit()
     session[SESSION_KEY] = record.id
     session.permanent = True
+    request.environ[_REQUEST_CACHE] = record
 
 
 def sign_out(*, now: datetime) -> None:
@@ -41,13 +71,21 @@ def sign_out(*, now: datetime) -> None:
         record.ended_at = now
         db.session.commit()
     session.clear()
+    _forget_csrf_token()
+    request.environ[_REQUEST_CACHE] = None
+
+
+def _forget_csrf_token() -> None:
+    g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
 
 
 def current_sign_in() -> SignInSession | None:
     """The live sign-in for this request, or None when signed out, ended or idle too long."""
-    if "sign_in" in g:
-        return g.sign_in
-    g.sign_in = None
+    if not has_request_context():
+        return None
+    if _REQUEST_CACHE in request.environ:
+        return request.environ[_REQUEST_CACHE]
+    request.environ[_REQUEST_CACHE] = None
     sid = session.get(SESSION_KEY)
     if not sid:
         return None
@@ -60,7 +98,7 @@ def current_sign_in() -> SignInSession | None:
     if (now - record.last_seen).total_seconds() > 60:
         record.last_seen = now
         db.session.commit()
-    g.sign_in = record
+    request.environ[_REQUEST_CACHE] = record
     return record
 
 
@@ -69,7 +107,24 @@ def current_customer() -> Customer | None:
     record = current_sign_in()
     if record is None:
         return None
-    return db.session.get(Customer, record.customer_id)
+    customer = db.session.get(Customer, record.customer_id)
+    return None if customer is None or customer.deleted else customer
+
+
+def email_change_allowed(configuration=None) -> bool:
+    """Whether the signed-in customer may change their email address here.
+
+    Never through a login-link session: the email is what proved who they are. Otherwise the
+    portal configuration decides (``customer_update.allowed_updates`` contains "email").
+    """
+    record = current_sign_in()
+    if record is None or record.via == "login_link":
+        return False
+    if configuration is None:
+        from portal.portal_settings.operations import configuration_for_request
+
+        configuration = configuration_for_request()
+    return configuration.allows_update("email")
 
 
 def customer_required(view):

@@ -1,12 +1,136 @@
 """Signing in with the merchant's login link and an emailed one-time passcode."""
 
-from flask import Blueprint, url_for
+from __future__ import annotations
 
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    render_template,
+    request,
+    url_for,
+)
+from flask import session as cookie_session
+
+from portal.customers.auth import sign_in
 from portal.customers.auth import sign_out as end_sign_in
+from portal.customers.models import normalize_email
 from portal.dbtypes import utcnow
-from portal.rendering import render_page, see_other
+from portal.extensions import db
+from portal.login import limits, operations, outbox
+from portal.login.forms import CodeForm, EmailForm, ResendForm, usable_prefilled_email
+from portal.login.operations import Outcome, PasscodePolicy
+from portal.rendering import render_page, see_other, wants_fragment
 
 bp = Blueprint("login", __name__, url_prefix="/p")
+
+# The only login state in the cookie: which link, and the id of the passcode row. Never the
+# code, never its HMAC; the row holds the HMAC and the attempt count.
+LOGIN_STATE = "login"
+
+
+@bp.route("/login/<link_id>", methods=["GET", "POST"])
+def enter_email(link_id: str):
+    """Ask for the customer's email address and send a passcode to it."""
+    link = _active_link_or_404(link_id)
+    if request.method == "GET":
+        prefilled = usable_prefilled_email(request.args.get("prefilled_email"))
+        if prefilled is None:
+            # Back from "Use a different email": start from what they typed last time.
+            passcode = _current_passcode(link)
+            prefilled = passcode.email_normalized if passcode else None
+        form = EmailForm(formdata=None, data={"email": prefilled})
+        return _email_step(link, form)
+
+    form = EmailForm()
+    if not form.validate():
+        return _email_step(link, form, status=422)
+    email = form.email.data
+    breach = limits.hit(("LOGIN_EMAIL_LIMIT_PER_IP", limits.client_ip()),
+                        ("LOGIN_EMAIL_LIMIT_PER_ADDRESS",
+                         limits.address_key(normalize_email(email))))
+    if breach:
+        form.form_errors.append(f"You have asked for too many codes. Wait {_minutes(breach.minutes)}, "
+                                "then try again.")
+        return _email_step(link, form, status=429, retry_after=breach.retry_after_seconds)
+
+    previous = (cookie_session.get(LOGIN_STATE) or {}).get("passcode")
+    passcode = _send_passcode(link, email, replaces=previous)
+    if wants_fragment():
+        response = _code_step(link, passcode, CodeForm(formdata=None))
+        response.headers["HX-Push-Url"] = url_for("login.enter_code", link_id=link.id)
+        return response
+    return see_other(url_for("login.enter_code", link_id=link.id))
+
+
+@bp.route("/login/<link_id>/code", methods=["GET", "POST"])
+def enter_code(link_id: str):
+    """Check the emailed passcode and sign the customer in."""
+    link = _active_link_or_404(link_id)
+    passcode = _current_passcode(link)
+    if passcode is None:
+        return _start_again(link)
+    if request.method == "GET":
+        return _code_step(link, passcode, CodeForm(formdata=None))
+
+    form = CodeForm()
+    if not form.validate():
+        return _code_step(link, passcode, form, status=422)
+    breach = limits.hit(("LOGIN_CODE_CHECK_LIMIT_PER_IP", limits.client_ip()))
+    if breach:
+        form.form_errors.append(f"Too many codes were tried from your network. "
+                                f"Wait {_minutes(breach.minutes)}, then try again.")
+        return _code_step(link, passcode, form, status=429, retry_after=breach.retry_after_seconds)
+
+    now = utcnow()
+    result = operations.check_passcode(db.session, passcode_id=passcode.id, code=form.code.data,
+                                       now=now, policy=_policy(), ip_address=limits.client_ip())
+    db.session.commit()
+    if result.outcome is Outcome.SIGNED_IN:
+        sign_in(result.customer, now=now, via="login_link", configuration_id=link.configuration_id)
+        destination = url_for("customers.overview")
+        if wants_fragment():
+            # htmx ignores headers on 3xx answers; HX-Redirect makes it load the page in full.
+            response = make_response("", 200)
+            response.headers["HX-Redirect"] = destination
+            return response
+        return see_other(destination)
+    if result.outcome is Outcome.GONE:
+        cookie_session.pop(LOGIN_STATE, None)
+        return _start_again(link)
+    messages = {
+        Outcome.WRONG: "The code is not right. Check the email and try again "
+                       f"({result.attempts_left} {'try' if result.attempts_left == 1 else 'tries'} left)",
+        Outcome.LOCKED: "That code was entered wrongly too many times. Send a new code below",
+        Outcome.EXPIRED: "That code has expired. Send a new code below",
+    }
+    form.code.errors = [messages[result.outcome]]
+    return _code_step(link, passcode, form, status=422)
+
+
+@bp.post("/login/<link_id>/resend-code")
+def resend_code(link_id: str):
+    """Send a new passcode to the address the customer entered; the old one stops working."""
+    link = _active_link_or_404(link_id)
+    passcode = _current_passcode(link)
+    if passcode is None or not ResendForm().validate():
+        return _start_again(link)
+    breach = limits.hit(("LOGIN_EMAIL_LIMIT_PER_IP", limits.client_ip()),
+                        ("LOGIN_EMAIL_LIMIT_PER_ADDRESS",
+                         limits.address_key(passcode.email_normalized)))
+    if breach:
+        form = CodeForm(formdata=None)
+        form.form_errors.append(f"You have asked for too many codes. Wait {_minutes(breach.minutes)}, "
+                                "then use the code you already have or try again.")
+        return _code_step(link, passcode, form, status=429, retry_after=breach.retry_after_seconds)
+    passcode = _send_passcode(link, passcode.email_normalized, replaces=passcode.id)
+    message = f"We sent a new code to {passcode.email_normalized}. Codes sent before no longer work."
+    if wants_fragment():
+        return _code_step(link, passcode, CodeForm(formdata=None), notice_message=message)
+    flash(message, "success")
+    return see_other(url_for("login.enter_code", link_id=link.id))
 
 
 @bp.get("/signed-out")
@@ -20,3 +144,73 @@ def sign_out():
     """End the session on the server and in the browser."""
     end_sign_in(now=utcnow())
     return see_other(url_for("login.signed_out"))
+
+
+# ---- helpers --------------------------------------------------------------------------------
+
+def _policy() -> PasscodePolicy:
+    return PasscodePolicy.from_config(current_app.config)
+
+
+def _active_link_or_404(link_id: str):
+    link = operations.active_login_link(db.session, link_id)
+    if link is None:
+        # A plain page, so a customer with an old link knows it is the link, not them.
+        abort(make_response(render_template("login/link_not_active.html"), 404))
+    return link
+
+
+def _current_passcode(link):
+    """The passcode this browser is working with on this link, if it can still be used."""
+    state = cookie_session.get(LOGIN_STATE) or {}
+    if state.get("link") != link.id:
+        return None
+    return operations.live_passcode(db.session, state.get("passcode"), now=utcnow())
+
+
+def _send_passcode(link, email: str, *, replaces: str | None):
+    """Issue a passcode and queue its email; known and unknown addresses take the same path."""
+    issued = operations.issue_passcode(db.session, email=email, now=utcnow(), policy=_policy(),
+                                       ip_address=limits.client_ip(), replaces=replaces)
+    db.session.commit()
+    recipient = issued.customer.email if issued.customer is not None else None
+    outbox.send_passcode_email((recipient or email).strip(), code=issued.code,
+                               valid_for=_minutes(_policy().ttl_seconds // 60),
+                               deliver=issued.customer is not None)
+    cookie_session[LOGIN_STATE] = {"link": link.id, "passcode": issued.passcode.id}
+    return issued.passcode
+
+
+def _start_again(link):
+    """No usable passcode: back to the email step."""
+    if wants_fragment():
+        response = _email_step(link, EmailForm(formdata=None),
+                               notice_message="Enter your email address to get a new code.")
+        response.headers["HX-Push-Url"] = url_for("login.enter_email", link_id=link.id)
+        return response
+    flash("Enter your email address to get a new code.", "info")
+    return see_other(url_for("login.enter_email", link_id=link.id))
+
+
+def _email_step(link, form, *, status=200, retry_after=None, notice_message=None):
+    response = render_page("login/email.html", "login/_email_step.html", status=status,
+                           link=link, form=form, notice_message=notice_message,
+                           swapped=wants_fragment())
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def _code_step(link, passcode, form, *, status=200, retry_after=None, notice_message=None):
+    response = render_page("login/code.html", "login/_code_step.html", status=status,
+                           link=link, passcode=passcode, form=form, resend_form=ResendForm(),
+                           valid_for=_minutes(_policy().ttl_seconds // 60),
+                           notice_message=notice_message, swapped=wants_fragment())
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def _minutes(count: int) -> str:
+    count = max(int(count), 1)
+    return f"{count} minute" if count == 1 else f"{count} minutes"

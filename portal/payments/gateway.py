@@ -4,6 +4,7 @@ Everything that touches a processor goes through ``PaymentGateway``. A real proc
 one class with these three methods, named by ``PORTAL_PAYMENT_GATEWAY = "module:Class"``;
 no portal code changes. Card numbers and CVCs pass through ``tokenize_card`` and are dropped:
 only the returned ``TokenizedCard`` (brand, last four, expiry, token) may be stored.
+docs/payment-gateways.md is the adapter author's guide.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import hashlib
 import hmac
 import importlib
 import secrets
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,16 @@ class CardError(Exception):
         self.field = field
 
 
+class IdempotencyKeyReused(ValueError):
+    """A key was sent again with a different amount, currency or card: a bug in the caller,
+    never something to retry."""
+
+
+@runtime_checkable
 class PaymentGateway(Protocol):
+    """What the portal asks of a processor. An adapter may also define
+    ``from_config(cls, config)`` to read its keys from the app configuration."""
+
     name: str
 
     def tokenize_card(self, card: CardDetails, *, now: datetime) -> TokenizedCard:
@@ -86,6 +97,7 @@ DECLINE_MESSAGES = {
     "incorrect_cvc": "The security code is incorrect. Check the 3 or 4 digits on your card.",
     "incorrect_number": "The card number is not right. Check it and try again.",
     "processing_error": "There was a problem processing your card. Try again in a few minutes.",
+    "payment_method_detached": "This card is no longer saved. Choose another card or add a new one.",
 }
 
 # Stripe's documented test card numbers and what they do here. "attach" outcomes refuse the
@@ -163,7 +175,9 @@ class TestGateway:
 
     def __init__(self, secret: bytes = b"portal-test-gateway"):
         self._secret = secret
-        self._charges: dict[str, ChargeResult] = {}
+        self._lock = threading.Lock()
+        self._charges: dict[str, tuple[tuple, ChargeResult]] = {}
+        self._detached: set[str] = set()
 
     def tokenize_card(self, card: CardDetails, *, now: datetime) -> TokenizedCard:
         number = "".join(card.number.split()).replace("-", "")
@@ -197,35 +211,86 @@ class TestGateway:
 
     def charge(self, token: str, *, amount: int, currency: str, idempotency_key: str,
                description: str | None = None) -> ChargeResult:
-        if idempotency_key in self._charges:
-            return self._charges[idempotency_key]
-        if not token.startswith("tok_test_"):
-            result = ChargeResult(False, None, "processing_error", DECLINE_MESSAGES["processing_error"])
-        else:
-            outcome = token.removeprefix("tok_test_").rsplit("_", 1)[0]
-            if outcome == "ok":
+        params = (token, amount, currency.lower())
+        # One lock: two threads with the same key must not both decide the outcome.
+        with self._lock:
+            if idempotency_key in self._charges:
+                seen_params, result = self._charges[idempotency_key]
+                if seen_params != params:
+                    raise IdempotencyKeyReused(
+                        f"idempotency key {idempotency_key!r} was used for a different charge"
+                    )
+                return result
+            result = self._decide(token)
+            if result.succeeded:
                 reference = "ch_test_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:20]
                 result = ChargeResult(True, reference)
-            else:
-                result = ChargeResult(False, None, outcome,
-                                      DECLINE_MESSAGES.get(outcome, DECLINE_MESSAGES["card_declined"]))
-        self._charges[idempotency_key] = result
-        return result
+            self._charges[idempotency_key] = (params, result)
+            return result
+
+    def _decide(self, token: str) -> ChargeResult:
+        if token in self._detached:
+            # A processor refuses a card the customer removed.
+            return ChargeResult(False, None, "payment_method_detached",
+                                DECLINE_MESSAGES["payment_method_detached"])
+        if not token.startswith("tok_test_"):
+            return ChargeResult(False, None, "processing_error",
+                                DECLINE_MESSAGES["processing_error"])
+        outcome = token.removeprefix("tok_test_").rsplit("_", 1)[0]
+        if outcome == "ok":
+            return ChargeResult(True)
+        return ChargeResult(False, None, outcome,
+                            DECLINE_MESSAGES.get(outcome, DECLINE_MESSAGES["card_declined"]))
 
     def detach(self, token: str) -> None:
-        return None
+        with self._lock:
+            self._detached.add(token)
 
 
 _gateway_cache: dict[str, PaymentGateway] = {}
+_gateway_lock = threading.Lock()
 
 
-def get_gateway(spec: str | None = None) -> PaymentGateway:
-    """The configured gateway (``PORTAL_PAYMENT_GATEWAY``), one instance per process."""
+def get_gateway(spec: str | None = None, config=None) -> PaymentGateway:
+    """The configured gateway (``PORTAL_PAYMENT_GATEWAY``), one instance per process.
+
+    A class with a ``from_config`` classmethod is built with the app's configuration (its
+    keys); any other class is built with no arguments.
+    """
     if spec is None:
-        from flask import current_app
+        config = _app_config() if config is None else config
+        spec = config["PAYMENT_GATEWAY"]
+    with _gateway_lock:
+        if spec not in _gateway_cache:
+            _gateway_cache[spec] = _build_gateway(spec, config)
+        return _gateway_cache[spec]
 
-        spec = current_app.config["PAYMENT_GATEWAY"]
-    if spec not in _gateway_cache:
-        module_name, _, class_name = spec.partition(":")
-        _gateway_cache[spec] = getattr(importlib.import_module(module_name), class_name)()
-    return _gateway_cache[spec]
+
+def _app_config():
+    from flask import current_app
+
+    return current_app.config
+
+
+def _build_gateway(spec: str, config) -> PaymentGateway:
+    module_name, _, class_name = spec.partition(":")
+    if not module_name or not class_name:
+        raise RuntimeError(
+            f"PORTAL_PAYMENT_GATEWAY must look like 'package.module:Class', not {spec!r}"
+        )
+    cls = getattr(importlib.import_module(module_name), class_name)
+    factory = getattr(cls, "from_config", None)
+    if callable(factory):
+        gateway = factory(_app_config() if config is None else config)
+    else:
+        gateway = cls()
+    missing = [m for m in ("tokenize_card", "charge", "detach")
+               if not callable(getattr(gateway, m, None))]
+    if not isinstance(getattr(gateway, "name", None), str):
+        missing.insert(0, "name")
+    if missing:
+        raise RuntimeError(
+            f"{spec} is not a payment gateway: it lacks {', '.join(missing)} "
+            "(see docs/payment-gateways.md)"
+        )
+    return gateway

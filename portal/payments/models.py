@@ -15,6 +15,17 @@ from portal.dbtypes import UTCDateTime, utcnow
 from portal.extensions import db
 from portal.ids import id_factory
 
+# How brands are written for customers; the processor's codes are Stripe's.
+BRAND_NAMES = {
+    "visa": "Visa",
+    "mastercard": "Mastercard",
+    "amex": "American Express",
+    "discover": "Discover",
+    "diners": "Diners Club",
+    "jcb": "JCB",
+    "unionpay": "UnionPay",
+}
+
 
 class PaymentMethod(db.Model):
     __tablename__ = "payment_method"
@@ -43,6 +54,31 @@ class PaymentMethod(db.Model):
     metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
 
     customer = relationship("Customer", foreign_keys=[customer_id])
+
+    @property
+    def brand_name(self) -> str:
+        return BRAND_NAMES.get(self.card_brand, "Card")
+
+    @property
+    def label(self) -> str:
+        """How the card is named to the customer, e.g. "Visa ending 4242"."""
+        return f"{self.brand_name} ending {self.card_last4}"
+
+    @property
+    def expiry(self) -> str:
+        return f"{self.card_exp_month:02d}/{self.card_exp_year}"
+
+    def months_left(self, now: datetime) -> int:
+        """Whole months after ``now``'s month in which the card still works (0: expires this
+        month; negative: expired). A card works to the last day of its expiry month."""
+        return (self.card_exp_year * 12 + self.card_exp_month) - (now.year * 12 + now.month)
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.months_left(now) < 0
+
+    def expires_soon(self, now: datetime) -> bool:
+        """Expires at the end of this month or next: time to add a new card."""
+        return 0 <= self.months_left(now) <= 1
 
 
 class Payment(db.Model):

@@ -1,0 +1,84 @@
+"""Page weight: bytes on the wire for every customer page, raw and gzipped. Prints; asserts nothing.
+
+Seeds the Acme Cloud demo into a temporary SQLite database, signs in as Jenny through the test
+client (a server-side SignInSession named in the cookie, as the login flow does), and fetches
+every GET page under /p/ that takes no arguments, plus the login page, the stylesheet and htmx.
+
+    .venv/bin/python bench/page_weight.py
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import secrets
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="page-weight-") as tmp:
+        os.environ["PORTAL_INSTANCE_PATH"] = tmp
+        from flask import render_template_string
+        from sqlalchemy import select
+
+        from portal import create_app
+        from portal.customers.auth import SESSION_KEY
+        from portal.customers.models import Customer, SignInSession
+        from portal.dbtypes import utcnow
+        from portal.demo import JENNY, seed_demo
+        from portal.extensions import db
+
+        app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/bench.db"})
+        with app.app_context():
+            # create_all rather than the migrations: this measures pages, and must run while a
+            # feature's model is ahead of the committed migration.
+            db.create_all()
+            now = utcnow()
+            link = seed_demo(db.session, now=now)
+            db.session.commit()
+            jenny = db.session.scalars(select(Customer).where(Customer.email_normalized == JENNY)
+                                       .order_by(Customer.created.desc())).first()
+            record = SignInSession(id=secrets.token_urlsafe(32), customer_id=jenny.id,
+                                   via="login_link", created=now, last_seen=now)
+            db.session.add(record)
+            db.session.commit()
+            login_path = f"/p/login/{link.id}"
+
+            signed_in = app.test_client()
+            with signed_in.session_transaction() as cookie:
+                cookie[SESSION_KEY] = record.id
+                cookie.permanent = True
+            signed_out = app.test_client()
+
+            pages = sorted({rule.rule for rule in app.url_map.iter_rules()
+                            if rule.rule.startswith("/p/") and not rule.arguments
+                            and "GET" in (rule.methods or ())})
+            rows = [(f"{login_path} (signed out)", signed_out.get(login_path))]
+            rows += [(path, signed_in.get(path)) for path in pages]
+            with app.test_request_context():
+                assets = [render_template_string("{{ static_url(name) }}", name=name)
+                          for name in ("portal.css", "vendor/htmx-4.0.1.min.js")]
+            rows += [(url.split("?")[0], signed_out.get(url)) for url in assets]
+
+            width = max(len(path) for path, _ in rows)
+            print(f"{'page':<{width}} {'status':>6} {'raw bytes':>10} {'gzip -6':>8} {'gzip -9':>8}")
+            for path, response in rows:
+                body = response.get_data()
+                print(f"{path:<{width}} {response.status_code:>6} {len(body):>10} "
+                      f"{len(gzip.compress(body, 6)):>8} {len(gzip.compress(body, 9)):>8}")
+                response.close()
+            css, js = (signed_out.get(url).get_data() for url in assets)
+            overview = signed_in.get("/p/").get_data()
+            first_visit = sum(len(gzip.compress(b, 6)) for b in (overview, css, js))
+            print(f"\nfirst visit to /p/ (page + CSS + htmx, gzip -6): {first_visit} bytes")
+            db.session.remove()
+            db.engine.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

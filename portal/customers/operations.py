@@ -1,0 +1,119 @@
+"""Changing a customer's billing details and tax IDs, and the rules about who may.
+
+Shared by the portal now and the merchant dashboard and API later, so nothing here reads the
+request: callers pass the session, ``now`` and the ``actor``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.customers.models import Customer, SignInSession, TaxId
+from portal.customers.tax_ids import normalize_tax_id
+from portal.events import raise_event
+from portal.portal_settings.models import PortalConfiguration, PortalSession
+from portal.rendering import is_safe_return_url
+
+ADDRESS_FIELDS = ("address_line1", "address_line2", "address_city", "address_state",
+                  "address_postal_code", "address_country")
+SHIPPING_FIELDS = ("shipping_name", "shipping_phone", "shipping_line1", "shipping_line2",
+                   "shipping_city", "shipping_state", "shipping_postal_code",
+                   "shipping_country")
+EDITABLE_FIELDS = frozenset(("name", "email", "phone") + ADDRESS_FIELDS + SHIPPING_FIELDS)
+
+# The sections of billing information, named as PortalConfiguration.customer_update_allowed.
+SECTIONS = ("name", "email", "phone", "address", "shipping", "tax_id")
+
+# Enough for a business registered in several places; a bound, so the list stays a list.
+MAX_TAX_IDS = 10
+
+
+class TaxIdRefused(ValueError):
+    """A well-formed tax ID that cannot be added; ``message`` says why."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def editable_sections(configuration: PortalConfiguration, via: str | None) -> frozenset[str]:
+    """The sections a customer may change: the merchant's allowed updates, except the email
+    of a customer who signed in with a code sent to it (that address is how they prove who
+    they are)."""
+    allowed = {section for section in SECTIONS if configuration.allows_update(section)}
+    if via != "portal_session":
+        allowed.discard("email")
+    return frozenset(allowed)
+
+
+def update_customer_details(session: Session, customer: Customer, changes: dict, *,
+                            now: datetime, actor: str) -> list[str]:
+    """Apply ``changes`` (field -> value, empty meaning none) and raise customer.updated
+    naming the fields that really changed; returns those names."""
+    unknown = set(changes) - EDITABLE_FIELDS
+    if unknown:
+        raise ValueError(f"not customer details: {', '.join(sorted(unknown))}")
+    changed = []
+    for name, value in changes.items():
+        value = value if value not in ("", None) else None
+        if name == "email":
+            if value != customer.email:
+                customer.set_email(value)
+                changed.append(name)
+        elif getattr(customer, name) != value:
+            setattr(customer, name, value)
+            changed.append(name)
+    if changed:
+        raise_event(session, "customer.updated", now=now, actor=actor, customer_id=customer.id,
+                    object_id=customer.id, data={"changed": changed})
+    session.flush()
+    return changed
+
+
+def add_tax_id(session: Session, customer: Customer, type: str, value: str, *,
+               now: datetime, actor: str) -> TaxId:
+    """Check and add a tax ID; raises InvalidTaxId for a wrong number, TaxIdRefused for a
+    duplicate or one too many."""
+    number, country = normalize_tax_id(type, value)
+    existing = session.scalars(select(TaxId).where(TaxId.customer_id == customer.id)).all()
+    if any(t.type == type and t.value == number for t in existing):
+        raise TaxIdRefused("You have already added this tax ID")
+    if len(existing) >= MAX_TAX_IDS:
+        raise TaxIdRefused(f"You can add up to {MAX_TAX_IDS} tax IDs. "
+                           "Remove one you no longer use first")
+    tax_id = TaxId(customer_id=customer.id, type=type, value=number, country=country,
+                   created=now)
+    customer.tax_ids.append(tax_id)
+    session.flush()
+    raise_event(session, "customer.tax_id.created", now=now, actor=actor,
+                customer_id=customer.id, object_id=tax_id.id,
+                data={"type": type, "value": number, "country": country})
+    return tax_id
+
+
+def remove_tax_id(session: Session, customer: Customer, tax_id: TaxId, *,
+                  now: datetime, actor: str) -> None:
+    """Remove one of the customer's tax IDs and raise customer.tax_id.deleted."""
+    if tax_id.customer_id != customer.id:
+        raise LookupError("that tax ID belongs to another customer")
+    customer.tax_ids.remove(tax_id)
+    raise_event(session, "customer.tax_id.deleted", now=now, actor=actor,
+                customer_id=customer.id, object_id=tax_id.id,
+                data={"type": tax_id.type, "value": tax_id.value, "country": tax_id.country})
+    session.flush()
+
+
+def merchant_return_url(session: Session, sign_in: SignInSession | None,
+                        configuration: PortalConfiguration) -> str | None:
+    """Where "Return to <merchant>" leads: the portal session's return URL, else the
+    configuration's default; only an absolute http(s) URL, never javascript: or a path."""
+    candidates = []
+    if sign_in is not None and sign_in.portal_session_id:
+        portal_session = session.get(PortalSession, sign_in.portal_session_id)
+        if portal_session is not None and portal_session.customer_id == sign_in.customer_id:
+            candidates.append(portal_session.return_url)
+    candidates.append(configuration.default_return_url)
+    return next((url for url in candidates if is_safe_return_url(url)), None)

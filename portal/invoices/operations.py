@@ -1,0 +1,400 @@
+"""Invoice rules shared by the portal and, later, the merchant dashboard and API: which invoices
+a customer sees, how their history pages, and paying an open invoice exactly once."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from portal.events import raise_event
+from portal.invoices.models import Invoice
+from portal.payments.gateway import DECLINE_MESSAGES, PaymentGateway
+from portal.payments.models import Payment, PaymentMethod
+
+log = logging.getLogger("portal.invoices")
+
+PAGE_SIZE = 10
+# Drafts are the merchant's work in progress: customers never see them.
+CUSTOMER_VISIBLE_STATUSES = ("open", "paid", "void", "uncollectible")
+STATUS_LABELS = {
+    "draft": "Draft",
+    "open": "Open",
+    "past_due": "Past due",
+    "paid": "Paid",
+    "void": "Void",
+    "uncollectible": "Uncollectible",
+}
+CARD_BRANDS = {
+    "visa": "Visa",
+    "mastercard": "Mastercard",
+    "amex": "American Express",
+    "discover": "Discover",
+    "diners": "Diners Club",
+    "jcb": "JCB",
+    "unionpay": "UnionPay",
+}
+_ID = re.compile(r"[A-Za-z0-9_]{1,40}")
+_FORM_KEY = re.compile(r"[A-Za-z0-9_-]{16,100}")
+
+
+# ---- reading ---------------------------------------------------------------------------------
+
+def display_status(invoice: Invoice, now: datetime) -> str:
+    """The status a customer reads: an open invoice whose due date has passed is "past_due"."""
+    if invoice.status == "open" and invoice.due_date is not None and invoice.due_date < now:
+        return "past_due"
+    return invoice.status
+
+
+def status_label(status: str) -> str:
+    return STATUS_LABELS.get(status, status.replace("_", " ").capitalize())
+
+
+def card_label(method: PaymentMethod | None) -> str:
+    """"Visa ending in 4242", or a plain phrase when the payment has no card on record."""
+    if method is None:
+        return "No card on record"
+    brand = CARD_BRANDS.get(method.card_brand, (method.card_brand or "Card").capitalize())
+    return f"{brand} ending in {method.card_last4}"
+
+
+def customer_invoice(session: Session, customer_id: str, invoice_id: str) -> Invoice | None:
+    """The customer's own invoice with this id, or None (also for drafts and made-up ids)."""
+    if not invoice_id or not _ID.fullmatch(invoice_id):
+        return None
+    return session.scalars(
+        select(Invoice).where(
+            Invoice.id == invoice_id,
+            Invoice.customer_id == customer_id,
+            Invoice.status.in_(CUSTOMER_VISIBLE_STATUSES),
+        )
+    ).first()
+
+
+@dataclass(frozen=True)
+class InvoicePage:
+    invoices: list[Invoice]
+    has_newer: bool
+    has_older: bool
+    cursor_ignored: bool = False
+
+    @property
+    def newer_cursor(self) -> str | None:
+        return self.invoices[0].id if self.has_newer and self.invoices else None
+
+    @property
+    def older_cursor(self) -> str | None:
+        return self.invoices[-1].id if self.has_older and self.invoices else None
+
+
+def invoice_page(session: Session, customer_id: str, *, after: str | None = None,
+                 before: str | None = None, limit: int = PAGE_SIZE) -> InvoicePage:
+    """One page of the customer's invoices, newest first, by keyset on (created, id).
+
+    ``after`` gives the page older than that invoice, ``before`` the page newer than it. A cursor
+    that is not one of the customer's own visible invoices is ignored: the newest page is shown,
+    exactly as for a made-up id, so nothing about other customers' invoices leaks.
+    """
+    base = select(Invoice).where(Invoice.customer_id == customer_id,
+                                 Invoice.status.in_(CUSTOMER_VISIBLE_STATUSES))
+    cursor_id = after or before
+    cursor = customer_invoice(session, customer_id, cursor_id) if cursor_id else None
+    ignored = bool(cursor_id) and cursor is None
+
+    if cursor is not None and after:
+        rows = session.scalars(
+            base.where(or_(Invoice.created < cursor.created,
+                           and_(Invoice.created == cursor.created, Invoice.id < cursor.id)))
+            .order_by(Invoice.created.desc(), Invoice.id.desc()).limit(limit + 1)
+        ).all()
+        return InvoicePage(list(rows[:limit]), has_newer=True, has_older=len(rows) > limit)
+    if cursor is not None:
+        rows = session.scalars(
+            base.where(or_(Invoice.created > cursor.created,
+                           and_(Invoice.created == cursor.created, Invoice.id > cursor.id)))
+            .order_by(Invoice.created.asc(), Invoice.id.asc()).limit(limit + 1)
+        ).all()
+        return InvoicePage(list(reversed(rows[:limit])), has_newer=len(rows) > limit,
+                           has_older=True)
+    rows = session.scalars(
+        base.order_by(Invoice.created.desc(), Invoice.id.desc()).limit(limit + 1)
+    ).all()
+    return InvoicePage(list(rows[:limit]), has_newer=False, has_older=len(rows) > limit,
+                       cursor_ignored=ignored)
+
+
+def tax_breakdown(invoice: Invoice) -> list[tuple[str, int]]:
+    """(label, amount) per tax rate on the lines, e.g. ("VAT (23%)", 667); one "Tax" row when
+    the lines do not account for the invoice's tax."""
+    if not invoice.tax:
+        return []
+    rows: dict[str, int] = {}
+    for line in invoice.lines:
+        if not line.tax_amount:
+            continue
+        rate = line.tax_rate
+        if rate is not None:
+            percentage = format(rate.percentage.normalize(), "f")
+            label = f"{rate.display_name} ({percentage}%)"
+        else:
+            label = "Tax"
+        rows[label] = rows.get(label, 0) + line.tax_amount
+    if sum(rows.values()) != invoice.tax:
+        return [("Tax", invoice.tax)]
+    return list(rows.items())
+
+
+def receipt_number(invoice: Invoice) -> str:
+    """One receipt per paid invoice, so its number is the invoice's with an R."""
+    return f"{invoice.number or invoice.id}-R"
+
+
+def attached_payment_methods(session: Session, customer_id: str) -> list[PaymentMethod]:
+    """The cards the customer has saved now, oldest first."""
+    return list(session.scalars(
+        select(PaymentMethod).where(PaymentMethod.customer_id == customer_id,
+                                    PaymentMethod.detached_at.is_(None))
+        .order_by(PaymentMethod.created, PaymentMethod.id)
+    ).all())
+
+
+def is_expired(method: PaymentMethod, now: datetime) -> bool:
+    return (method.card_exp_year, method.card_exp_month) < (now.year, now.month)
+
+
+def processing_payment(invoice: Invoice) -> Payment | None:
+    return next((p for p in invoice.payments if p.status == "processing"), None)
+
+
+def succeeded_payments(invoice: Invoice) -> list[Payment]:
+    return [p for p in invoice.payments if p.status == "succeeded"]
+
+
+def is_payable(invoice: Invoice) -> bool:
+    """Open (past due included) with something left to pay and no payment under way."""
+    return (invoice.status == "open" and invoice.amount_remaining > 0
+            and processing_payment(invoice) is None)
+
+
+def decline_message(payment: Payment) -> str:
+    """Why a payment failed, in the words customers are shown everywhere."""
+    return (DECLINE_MESSAGES.get(payment.failure_code or "")
+            or payment.failure_message
+            or DECLINE_MESSAGES["card_declined"])
+
+
+# ---- paying ----------------------------------------------------------------------------------
+
+def new_form_key() -> str:
+    """The key a pay form carries; the same form submitted twice carries the same key."""
+    return secrets.token_urlsafe(24)
+
+
+def is_form_key(value: str | None) -> bool:
+    return bool(value) and bool(_FORM_KEY.fullmatch(value))
+
+
+def payment_key(invoice_id: str, form_key: str) -> str:
+    """The stored idempotency key. Prefixed with the invoice, so a key sent by one customer can
+    never match, and so reveal, another customer's payment."""
+    return f"portal:{invoice_id}:{form_key}"
+
+
+class PaymentRefused(Exception):
+    """Nothing was charged, and why. ``field`` names the form field the message belongs to."""
+
+    def __init__(self, code: str, message: str, field: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+@dataclass(frozen=True)
+class PayResult:
+    # succeeded | failed | processing | already_paid
+    status: str
+    payment: Payment | None
+    # True when this call charged nothing and answered with an earlier attempt's result.
+    replayed: bool = False
+
+    @property
+    def message(self) -> str | None:
+        if self.status == "failed" and self.payment is not None:
+            return decline_message(self.payment)
+        return None
+
+
+def _result_of(payment: Payment) -> PayResult:
+    return PayResult(payment.status, payment, replayed=True)
+
+
+def _lock_invoice(session: Session, invoice_id: str) -> None:
+    # An UPDATE takes the row lock on PostgreSQL and the database write lock on SQLite (which
+    # ignores FOR UPDATE), so concurrent payers of one invoice queue here until the holder commits.
+    session.execute(
+        update(Invoice).where(Invoice.id == invoice_id)
+        .values(attempt_count=Invoice.attempt_count)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _payments_of(session: Session, invoice_id: str, status: str) -> list[Payment]:
+    # Queried, not read from invoice.payments, so it sees what other requests just committed.
+    return list(session.scalars(
+        select(Payment).where(Payment.invoice_id == invoice_id, Payment.status == status)
+        .order_by(Payment.created, Payment.id)
+    ).all())
+
+
+def _payment_by_key(session: Session, key: str) -> Payment | None:
+    return session.scalars(select(Payment).where(Payment.idempotency_key == key)).first()
+
+
+def pay_invoice(session: Session, invoice: Invoice, payment_method: PaymentMethod,
+                idempotency_key: str, *, now: datetime, actor: str,
+                gateway: PaymentGateway) -> PayResult:
+    """Charge what is left on an open invoice, at most once per invoice however often it is sent.
+
+    Unlike other operations this one commits, twice: the payment is saved as "processing" and
+    made visible to every other request before the processor is called (so a double click, a
+    resubmitted form or a second tab finds it and charges nothing), and the outcome is saved as
+    soon as it is known. Raises PaymentRefused when nothing was attempted.
+    """
+    if not is_form_key(idempotency_key):
+        raise PaymentRefused("invalid_key", "Reload the page and try again.")
+    key = payment_key(invoice.id, idempotency_key)
+    try:
+        claimed = _claim(session, invoice, payment_method, key, now=now, actor=actor)
+    except IntegrityError:
+        # Two requests with one key passed the lock together (possible only where the database
+        # took no lock): the key's unique index stopped the second, which answers with the first.
+        session.rollback()
+        earlier = _payment_by_key(session, key)
+        if earlier is None:
+            raise
+        return _result_of(earlier)
+    if isinstance(claimed, PayResult):
+        return claimed
+    return _charge(session, invoice, claimed, payment_method, now=now, actor=actor,
+                   gateway=gateway)
+
+
+def _claim(session: Session, invoice: Invoice, method: PaymentMethod, key: str, *,
+           now: datetime, actor: str) -> Payment | PayResult:
+    """Under the invoice's lock: answer a repeat, refuse what cannot be paid, or save a
+    processing payment and commit it."""
+    _lock_invoice(session, invoice.id)
+    session.refresh(invoice)
+    earlier = _payment_by_key(session, key)
+    if earlier is not None:
+        session.commit()
+        if earlier.payment_method_id != method.id:
+            raise PaymentRefused(
+                "key_reused",
+                "This form was already used to pay with another card. Check the card and pay again.",
+            )
+        return _result_of(earlier)
+    if invoice.status == "paid":
+        session.commit()
+        done = _payments_of(session, invoice.id, "succeeded")
+        return PayResult("already_paid", done[-1] if done else None, replayed=True)
+    if invoice.status != "open":
+        session.commit()
+        raise PaymentRefused("not_payable", "This invoice cannot be paid: it is "
+                             f"{status_label(invoice.status).lower()}.")
+    if _payments_of(session, invoice.id, "processing"):
+        session.commit()
+        raise PaymentRefused(
+            "in_progress",
+            "A payment for this invoice is already being processed, so we have not charged you "
+            "again. Check this page again in a minute.",
+        )
+    if method.customer_id != invoice.customer_id or method.detached_at is not None:
+        session.commit()
+        raise PaymentRefused("payment_method_unknown", "Choose one of your saved cards",
+                             "payment_method")
+    if is_expired(method, now):
+        session.commit()
+        raise PaymentRefused("expired_card",
+                             "This card has expired. Choose another card or add a new one.",
+                             "payment_method")
+    amount = invoice.amount_remaining
+    if amount == 0:
+        # Nothing to take (a fully discounted invoice): it is paid without a charge.
+        _mark_paid(session, invoice, None, now=now, actor=actor)
+        session.commit()
+        return PayResult("succeeded", None)
+    payment = Payment(idempotency_key=key, customer_id=invoice.customer_id, invoice_id=invoice.id,
+                      payment_method_id=method.id, amount=amount, currency=invoice.currency,
+                      status="processing", created=now)
+    session.add(payment)
+    session.flush()
+    session.commit()
+    return payment
+
+
+def _charge(session: Session, invoice: Invoice, payment: Payment, method: PaymentMethod, *,
+            now: datetime, actor: str, gateway: PaymentGateway) -> PayResult:
+    """Call the processor once, outside any lock, then record what it said."""
+    invoice_id, payment_id = invoice.id, payment.id
+    try:
+        outcome = gateway.charge(method.processor_token, amount=payment.amount,
+                                 currency=payment.currency,
+                                 idempotency_key=payment.idempotency_key,
+                                 description=f"Invoice {invoice.number}")
+    except Exception:
+        # We cannot know whether money moved, so the payment stays "processing": that blocks a
+        # second charge until the processor's answer is reconciled.
+        log.exception("charge for payment %s got no answer", payment_id)
+        return PayResult("processing", payment)
+
+    _lock_invoice(session, invoice_id)
+    session.refresh(invoice)
+    session.refresh(payment)
+    invoice.attempt_count = (invoice.attempt_count or 0) + 1
+    payment.completed_at = now
+    if outcome.succeeded:
+        payment.status = "succeeded"
+        payment.processor_reference = outcome.reference
+        _mark_paid(session, invoice, payment, now=now, actor=actor)
+    else:
+        payment.status = "failed"
+        payment.failure_code = outcome.failure_code or "card_declined"
+        payment.failure_message = (DECLINE_MESSAGES.get(payment.failure_code)
+                                   or outcome.failure_message
+                                   or DECLINE_MESSAGES["card_declined"])
+        raise_event(session, "invoice.payment_failed", now=now, actor=actor,
+                    customer_id=invoice.customer_id, object_id=invoice.id,
+                    data={"payment_id": payment.id, "amount": payment.amount,
+                          "currency": payment.currency, "failure_code": payment.failure_code,
+                          "attempt_count": invoice.attempt_count,
+                          "payment_method_id": payment.payment_method_id})
+    session.commit()
+    return PayResult(payment.status, payment)
+
+
+def _mark_paid(session: Session, invoice: Invoice, payment: Payment | None, *, now: datetime,
+               actor: str) -> None:
+    if payment is not None:
+        invoice.amount_paid = (invoice.amount_paid or 0) + payment.amount
+    data = {"payment_id": payment.id if payment else None, "amount_paid": invoice.amount_paid,
+            "currency": invoice.currency}
+    if invoice.status == "open" and invoice.amount_paid >= invoice.amount_due:
+        invoice.status = "paid"
+        invoice.paid_at = now
+        invoice.next_payment_attempt = None
+        raise_event(session, "invoice.paid", now=now, actor=actor,
+                    customer_id=invoice.customer_id, object_id=invoice.id, data=data)
+    else:
+        # Money arrived for an invoice that changed meanwhile (voided while the card was
+        # charged): recorded for the merchant to refund or settle, never silently dropped.
+        raise_event(session, "invoice.payment_succeeded", now=now, actor=actor,
+                    customer_id=invoice.customer_id, object_id=invoice.id, data=data)

@@ -1,0 +1,77 @@
+"""Rate limits on the login pages, kept in Flask-Limiter's storage (memory, or Redis through
+RATELIMIT_STORAGE_URI, so every app process shares the counts).
+
+The views check the limits themselves rather than through decorators: the per-address limit
+needs the validated email (or the passcode row's), and a breach is shown inside the form, as a
+fragment for htmx, instead of the generic 429 page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import time
+from dataclasses import dataclass
+
+from flask import current_app
+from flask_limiter.util import get_remote_address
+from limits import parse_many
+
+from portal.extensions import limiter
+
+# Overridable in the app's configuration; read on every check so tests and deployments can tune.
+DEFAULT_LIMITS = {
+    # Passcode emails to one address, however many browsers or networks ask.
+    "LOGIN_EMAIL_LIMIT_PER_ADDRESS": "3 per 10 minutes;10 per day",
+    # Passcode emails asked for from one client IP (offices and mobile networks share IPs).
+    "LOGIN_EMAIL_LIMIT_PER_IP": "10 per 10 minutes;50 per day",
+    # Codes checked from one client IP; each passcode allows 5 tries on top of this.
+    "LOGIN_CODE_CHECK_LIMIT_PER_IP": "20 per 10 minutes;100 per day",
+}
+
+
+@dataclass(frozen=True)
+class Breach:
+    retry_after_seconds: int
+
+    @property
+    def minutes(self) -> int:
+        return max(1, math.ceil(self.retry_after_seconds / 60))
+
+
+def client_ip() -> str:
+    """The client's address as the app sees it (ProxyFix makes it the real one behind proxies)."""
+    return get_remote_address() or "unknown"
+
+
+def address_key(email: str) -> str:
+    """A keyed digest of the address, so neither the limiter's storage nor its log lines hold
+    the email itself."""
+    secret = current_app.config["SECRET_KEY"]
+    secret = secret if isinstance(secret, bytes) else str(secret).encode()
+    return hmac.new(secret, b"login-rate:" + email.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def hit(*checks: tuple[str, str]) -> Breach | None:
+    """Count one request against every (setting name, key) pair; a Breach if any is exhausted.
+
+    Nothing is counted when one limit is already exhausted, so a refused request does not use
+    up the other limits.
+    """
+    config = current_app.config
+    if not config.get("RATELIMIT_ENABLED", True):
+        return None
+    strategy = limiter.limiter
+    prefix = config.get("RATELIMIT_KEY_PREFIX") or "portal"
+    planned = []
+    for setting, key in checks:
+        for item in parse_many(config.get(setting) or DEFAULT_LIMITS[setting]):
+            planned.append((item, (prefix, "login", setting, key)))
+    for item, identifiers in planned:
+        if not strategy.test(item, *identifiers):
+            reset = strategy.get_window_stats(item, *identifiers).reset_time
+            return Breach(retry_after_seconds=max(1, int(reset - time.time())))
+    for item, identifiers in planned:
+        strategy.hit(item, *identifiers)
+    return None

@@ -1,0 +1,102 @@
+"""Browser tests: the app served on a real port, driven by Debian's Chromium through Playwright.
+
+Fixtures for every feature's browser tests:
+- ``live_server``: the test ``app`` (same database as the rest of the run) served by Werkzeug
+  on 127.0.0.1 and a free port, in a thread; ``live_server.url`` is its base URL.
+- ``browser``: one headless Chromium for the whole run (never downloaded: /usr/bin/chromium),
+  shared through tests/browser/chromium.py even when other conftests import these fixtures.
+- ``page``: a fresh context and page with JavaScript; ``page_without_js``: one without.
+
+Without Chromium or Playwright the tests are skipped with the reason printed, unless
+PORTAL_REQUIRE_BROWSER=1, which turns that into a failure (for CI machines that must run them).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+
+import pytest
+from werkzeug.serving import make_server
+
+from tests.browser.chromium import BrowserUnavailable, acquire, release
+
+
+def _no_browser(reason: str):
+    if os.environ.get("PORTAL_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"PORTAL_REQUIRE_BROWSER=1 but the browser tests cannot run: {reason}")
+    print(f"\nSKIPPED browser tests: {reason}")
+    pytest.skip(reason)
+
+
+@dataclass
+class LiveServer:
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+@pytest.fixture(autouse=True)
+def _queued_emails_finish_before_the_tables_are_emptied(app):
+    yield
+    from portal.login import outbox
+
+    outbox.wait_until_sent()
+
+
+@pytest.fixture
+def live_server(app):
+    """Serve the test app on a free port for the length of one test."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield LiveServer("127.0.0.1", server.server_port)
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """The run's headless Chromium (shared with every other conftest that imports this)."""
+    try:
+        chromium = acquire()
+    except BrowserUnavailable as error:
+        _no_browser(str(error))
+    yield chromium
+    release()
+
+
+@pytest.fixture(scope="session")
+def _playwright():
+    """Kept so conftests that import it by name still load; ``browser`` does the work now."""
+    return None
+
+
+def _new_page(browser, **options):
+    context = browser.new_context(**options)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    return context, page
+
+
+@pytest.fixture
+def page(browser, live_server):
+    """A page with JavaScript on, in a context of its own (its own cookies)."""
+    context, page = _new_page(browser, base_url=live_server.url)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def page_without_js(browser, live_server):
+    """A page with JavaScript off: the portal must work as plain forms and links."""
+    context, page = _new_page(browser, base_url=live_server.url, java_script_enabled=False)
+    yield page
+    context.close()

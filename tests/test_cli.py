@@ -1,0 +1,77 @@
+"""The merchant's command-line tools: branding and the login link."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from portal.portal_settings.operations import get_branding
+
+# The smallest valid PNG: one transparent pixel.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
+
+
+@pytest.fixture
+def cli(app):
+    runner = app.test_cli_runner()
+    return lambda *args: runner.invoke(args=list(args))
+
+
+def test_branding_changes_what_every_page_shows(cli, client_request, session):
+    result = cli("branding", "--business-name", "Globex", "--brand-color", "#aa3300")
+    assert result.exit_code == 0, result.output
+    assert "Globex" in result.output
+    page = client_request.get("login.signed_out")
+    assert page.title.text.endswith("Globex")
+    assert page.select_one(".site-header .brand").get_text(strip=True) == "Globex"
+    assert "--brand:#aa3300" in page.style.text
+
+
+@pytest.mark.parametrize("color", ["red", "#12345", "#abcdefg", "#fff;background:url(x)"])
+def test_branding_refuses_a_colour_that_is_not_hex(cli, session, color):
+    result = cli("branding", "--brand-color", color)
+    assert result.exit_code != 0
+    assert "#rrggbb" in result.output
+    assert get_branding(session).brand_color == "#1f4fd1"
+
+
+def test_branding_icon_is_copied_into_the_instance_and_served(cli, app, client, session,
+                                                               tmp_path):
+    icon = tmp_path / "icon.png"
+    icon.write_bytes(PNG)
+    result = cli("branding", "--icon", str(icon))
+    assert result.exit_code == 0, result.output
+    response = client.get("/p/branding/icon")
+    assert response.status_code == 200
+    assert response.get_data() == PNG
+    stored = get_branding(session).icon
+    assert (Path(app.instance_path) / "uploads" / stored).read_bytes() == PNG
+
+
+def test_branding_refuses_an_svg_icon(cli, session, tmp_path):
+    icon = tmp_path / "icon.svg"
+    icon.write_text("<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>")
+    result = cli("branding", "--icon", str(icon))
+    assert result.exit_code != 0
+    assert get_branding(session).icon is None
+
+
+def test_login_link_prints_the_same_url_until_rotated(cli):
+    first = cli("login-link").output.strip()
+    assert "/p/login/" in first
+    assert cli("login-link").output.strip() == first
+    rotated = cli("login-link", "--rotate").output.strip()
+    assert rotated != first and "/p/login/" in rotated
+
+
+def test_a_deactivated_login_link_no_longer_answers(cli, client):
+    from urllib.parse import urlsplit
+
+    url = cli("login-link").output.strip()
+    assert client.get(urlsplit(url).path).status_code == 200
+    result = cli("login-link", "--deactivate")
+    assert "Deactivated 1" in result.output
+    assert client.get(urlsplit(url).path).status_code == 404
