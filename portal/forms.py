@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import EmailField, StringField
-from wtforms.validators import Email, InputRequired, Length, Optional
+from wtforms.validators import DataRequired, Email, Length, Optional
 
 
 def _strip(value):
@@ -32,7 +32,8 @@ class BaseForm(FlaskForm):
 
 def text_field(label: str, *, required: str | None = None, max_length: int = 200, **kwargs):
     """A text field; ``required`` is the message shown when it is left empty."""
-    validators = [InputRequired(message=required)] if required else [Optional()]
+    # DataRequired checks the stripped value, so "   " counts as empty.
+    validators = [DataRequired(message=required)] if required else [Optional()]
     validators.append(
         Length(max=max_length, message=f"{label} must be {max_length} characters or fewer")
     )
@@ -44,7 +45,7 @@ def email_field(label: str = "Email address", **kwargs):
     return EmailField(
         label,
         validators=[
-            InputRequired(message="Enter your email address"),
+            DataRequired(message="Enter your email address"),
             Length(max=320, message="Email address must be 320 characters or fewer"),
             Email(
                 message="Enter an email address in the correct format, like name@example.com",

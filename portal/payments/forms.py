@@ -7,7 +7,7 @@ from datetime import datetime
 
 from wtforms import BooleanField, StringField
 from wtforms.validators import (
-    InputRequired,
+    DataRequired,
     Length,
     Optional,
     StopValidation,
@@ -50,7 +50,7 @@ def digits_of(value: str | None) -> str:
 
 class AddCardForm(BaseForm):
     name = StringField("Name on card", validators=[
-        InputRequired(message="Enter the name on the card"),
+        DataRequired(message="Enter the name on the card"),
         not_a_card_number("Enter the name on the card here, and the card number below"),
         Length(max=100, message="Name on card must be 100 characters or fewer"),
     ])

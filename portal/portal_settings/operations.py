@@ -5,13 +5,15 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from flask import g
+from flask import has_request_context, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.events import raise_event
 from portal.extensions import db
 from portal.portal_settings.models import Branding, LoginLink, PortalConfiguration
+
+_CONFIG_CACHE = "portal.configuration"
 
 
 def get_branding(session: Session) -> Branding:
@@ -52,8 +54,10 @@ def default_configuration(session: Session) -> PortalConfiguration:
 
 def configuration_for_request() -> PortalConfiguration:
     """The configuration of the signed-in session, else the default; cached for the request."""
-    if "portal_configuration" in g:
-        return g.portal_configuration
+    # Cached on the request itself: ``g`` can outlive a request (tests hold one app context).
+    cached = request.environ.get(_CONFIG_CACHE) if has_request_context() else None
+    if cached is not None:
+        return cached
     from portal.customers.auth import current_sign_in
 
     config = None
@@ -63,7 +67,8 @@ def configuration_for_request() -> PortalConfiguration:
     if config is None or not config.active:
         config = default_configuration(db.session)
         db.session.commit()
-    g.portal_configuration = config
+    if has_request_context():
+        request.environ[_CONFIG_CACHE] = config
     return config
 
 

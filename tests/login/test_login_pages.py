@@ -108,6 +108,7 @@ def test_a_prefilled_email_is_escaped(client_request, login):
 @pytest.mark.parametrize("htmx", [False, True])
 @pytest.mark.parametrize(("email", "message"), [
     ("", "Enter your email address"),
+    ("   ", "Enter your email address"),
     ("jenny", "Enter an email address in the correct format, like name@example.com"),
     ("jenny@@example.com", "Enter an email address in the correct format, like name@example.com"),
 ])

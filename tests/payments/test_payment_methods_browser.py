@@ -62,20 +62,20 @@ def test_with_javascript_every_action_swaps_in_place(page, live_server, signed_i
     assert cards_listed(page) == ["Mastercard ending 4444", "Visa ending 4242"]
     assert page.evaluate("document.activeElement.getAttribute('role')") == "status"
 
-    page.get_by_role("button", name="Remove Visa ending 4242").click()
+    page.get_by_role("button", name="Remove Visa ending 4242", exact=True).click()
     page.get_by_role("heading", name="Remove Visa ending 4242?").wait_for()
     assert page.evaluate("document.activeElement.tagName") == "H2"
     assert page.url.endswith("/p/payment-methods")
     page.get_by_role("link", name="No, keep it").click()
-    page.get_by_role("button", name="Remove Visa ending 4242").wait_for()
+    page.get_by_role("button", name="Remove Visa ending 4242", exact=True).wait_for()
 
-    page.get_by_role("button", name="Remove Visa ending 4242").click()
+    page.get_by_role("button", name="Remove Visa ending 4242", exact=True).click()
     page.get_by_role("button", name="Yes, remove Visa ending 4242").click()
     page.get_by_text("Visa ending 4242 has been removed.").wait_for()
     assert cards_listed(page) == ["Mastercard ending 4444"]
     # The last card pays the subscription now: the page says so instead of offering Remove.
     page.get_by_text("Add another card before removing this one").wait_for()
-    assert page.get_by_role("button", name="Remove Mastercard ending 4444").count() == 0
+    assert page.get_by_role("button", name="Remove Mastercard ending 4444", exact=True).count() == 0
 
     page.get_by_role("link", name="Add a card").click()  # a plain link: a new page
     page.get_by_label("Name on card").fill("Jenny Rosen")
@@ -114,7 +114,7 @@ def test_without_javascript_every_action_is_a_plain_form(page_without_js, live_s
     page.get_by_text("Mastercard ending 4444 is now your default payment method.").wait_for()
     assert page.url == f"{live_server.url}/p/payment-methods"
 
-    page.get_by_role("button", name="Remove Visa ending 4242").click()
+    page.get_by_role("button", name="Remove Visa ending 4242", exact=True).click()
     page.get_by_role("heading", name="Remove Visa ending 4242?").wait_for()
     assert urlsplit(page.url).path == f"/p/payment-methods/{visa.id}/remove"
     page.get_by_role("button", name="Yes, remove Visa ending 4242").click()
