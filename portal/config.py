@@ -46,6 +46,14 @@ class Defaults:
     PAYMENT_GATEWAY = "portal.payments.gateway:TestGateway"
     PASSCODE_TTL_SECONDS = 600
     PASSCODE_MAX_ATTEMPTS = 5
+    # Flask-Limiter strings; see portal/login/limits.py.
+    LOGIN_EMAIL_LIMIT_PER_ADDRESS = "3 per 10 minutes;10 per day"
+    LOGIN_EMAIL_LIMIT_PER_IP = "10 per 10 minutes;50 per day"
+    LOGIN_CODE_CHECK_LIMIT_PER_IP = "20 per 10 minutes;100 per day"
+    # Sending after the response keeps known and unknown addresses equally fast to answer.
+    LOGIN_EMAIL_IN_BACKGROUND = True
+    PAYMENT_METHOD_ADD_RATE_LIMIT = "20 per hour"
+    INVOICES_PER_PAGE = 10
     # Behind a reverse proxy set this to the number of proxies, so client IPs and HTTPS are read right.
     PROXY_FIX_X_FOR = 0
     PUBLIC_URL = "http://127.0.0.1:5000"

@@ -35,7 +35,7 @@ LOGIN_STATE = "login"
 def enter_email(link_id: str):
     """Ask for the customer's email address and send a passcode to it."""
     link = _active_link_or_404(link_id)
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         prefilled = usable_prefilled_email(request.args.get("prefilled_email"))
         if prefilled is None:
             # Back from "Use a different email": start from what they typed last time.
@@ -72,7 +72,7 @@ def enter_code(link_id: str):
     passcode = _current_passcode(link)
     if passcode is None:
         return _start_again(link)
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         return _code_step(link, passcode, CodeForm(formdata=None))
 
     form = CodeForm()

@@ -80,7 +80,7 @@ def add_payment_method(customer):
     # The box starts ticked for a first card (more exactly: while there is no default).
     starts_ticked = customer.default_payment_method_id is None
     form = AddCardForm(now=now,
-                       data={"make_default": starts_ticked} if request.method == "GET" else None)
+                       data={"make_default": starts_ticked} if request.method in ("GET", "HEAD") else None)
     if form.validate_on_submit():
         card_details = form.card_details()
         form.forget_secrets()
