@@ -31,15 +31,6 @@ STATUS_LABELS = {
     "void": "Void",
     "uncollectible": "Uncollectible",
 }
-CARD_BRANDS = {
-    "visa": "Visa",
-    "mastercard": "Mastercard",
-    "amex": "American Express",
-    "discover": "Discover",
-    "diners": "Diners Club",
-    "jcb": "JCB",
-    "unionpay": "UnionPay",
-}
 _ID = re.compile(r"[A-Za-z0-9_]{1,40}")
 _FORM_KEY = re.compile(r"[A-Za-z0-9_-]{16,100}")
 
@@ -61,8 +52,7 @@ def card_label(method: PaymentMethod | None) -> str:
     """"Visa ending in 4242", or a plain phrase when the payment has no card on record."""
     if method is None:
         return "No card on record"
-    brand = CARD_BRANDS.get(method.card_brand, (method.card_brand or "Card").capitalize())
-    return f"{brand} ending in {method.card_last4}"
+    return method.label
 
 
 def customer_invoice(session: Session, customer_id: str, invoice_id: str) -> Invoice | None:

@@ -61,8 +61,8 @@ class PaymentMethod(db.Model):
 
     @property
     def label(self) -> str:
-        """How the card is named to the customer, e.g. "Visa ending 4242"."""
-        return f"{self.brand_name} ending {self.card_last4}"
+        """How the card is named to the customer, e.g. "Visa ending in 4242"."""
+        return f"{self.brand_name} ending in {self.card_last4}"
 
     @property
     def expiry(self) -> str:

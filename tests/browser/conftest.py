@@ -6,6 +6,8 @@ Fixtures for every feature's browser tests:
 - ``browser``: one headless Chromium for the whole run (never downloaded: /usr/bin/chromium),
   shared through tests/browser/chromium.py even when other conftests import these fixtures.
 - ``page``: a fresh context and page with JavaScript; ``page_without_js``: one without.
+- ``sign_in_browser(page, customer)``: gives a page the cookie the login flow would set
+  (test_login_browser.py covers the flow itself).
 
 Without Chromium or Playwright the tests are skipped with the reason printed, unless
 PORTAL_REQUIRE_BROWSER=1, which turns that into a failure (for CI machines that must run them).
@@ -100,3 +102,27 @@ def page_without_js(browser, live_server):
     context, page = _new_page(browser, base_url=live_server.url, java_script_enabled=False)
     yield page
     context.close()
+
+
+@pytest.fixture
+def sign_in_browser(app, session, live_server):
+    """Sign ``customer`` in on ``page`` by handing it the session cookie the login flow sets."""
+    import secrets
+
+    from portal.customers.auth import SESSION_KEY
+    from portal.customers.models import SignInSession
+    from portal.dbtypes import utcnow
+
+    def do(page, customer):
+        now = utcnow()
+        record = SignInSession(id=secrets.token_urlsafe(32), customer_id=customer.id,
+                               via="login_link", created=now, last_seen=now)
+        session.add(record)
+        session.commit()
+        value = app.session_interface.get_signing_serializer(app).dumps(
+            {SESSION_KEY: record.id, "_permanent": True})
+        page.context.add_cookies([{"name": app.config["SESSION_COOKIE_NAME"], "value": value,
+                                   "url": live_server.url}])
+        return page
+
+    return do

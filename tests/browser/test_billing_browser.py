@@ -5,13 +5,11 @@ fixtures, so one Chromium serves the whole run.)"""
 from __future__ import annotations
 
 import re
-import secrets
 
 import pytest
 from sqlalchemy import select
 
-from portal.customers.auth import SESSION_KEY
-from portal.customers.models import Customer, SignInSession, TaxId
+from portal.customers.models import Customer, TaxId
 from portal.dbtypes import utcnow
 from portal.demo import JENNY, seed_demo
 from portal.portal_settings.operations import default_configuration
@@ -27,27 +25,14 @@ def jenny(session):
                            .order_by(Customer.created.desc())).first()
 
 
-def sign_in(app, session, page, live_server, customer):
-    """Give the browser the cookie the login flow would have set."""
-    now = utcnow()
-    record = SignInSession(id=secrets.token_urlsafe(32), customer_id=customer.id,
-                           via="login_link", created=now, last_seen=now)
-    session.add(record)
-    session.commit()
-    value = app.session_interface.get_signing_serializer(app).dumps(
-        {SESSION_KEY: record.id, "_permanent": True})
-    page.context.add_cookies([{"name": app.config["SESSION_COOKIE_NAME"], "value": value,
-                               "url": live_server.url}])
-
-
 def saved(session, customer) -> Customer:
     session.expire_all()
     return session.get(Customer, customer.id)
 
 
-def test_with_javascript_each_section_is_edited_in_place(app, session, page, live_server,
+def test_with_javascript_each_section_is_edited_in_place(sign_in_browser, app, session, page, live_server,
                                                          jenny):
-    sign_in(app, session, page, live_server, jenny)
+    sign_in_browser(page, jenny)
     page.goto("/p/billing-information")
     section = page.locator("#address-section")
     section.get_by_role("link", name="Change billing address").click()
@@ -105,10 +90,10 @@ def test_with_javascript_each_section_is_edited_in_place(app, session, page, liv
     assert page.url.endswith("/p/billing-information")
 
 
-def test_without_javascript_the_same_forms_post_redirect_and_get(app, session, page_without_js,
+def test_without_javascript_the_same_forms_post_redirect_and_get(sign_in_browser, app, session, page_without_js,
                                                                   live_server, jenny):
     page = page_without_js
-    sign_in(app, session, page, live_server, jenny)
+    sign_in_browser(page, jenny)
     page.goto("/p/billing-information")
     page.locator("#address-section").get_by_role("link", name="Change billing address").click()
     assert re.search(r"/p/billing-information/address#address-section$", page.url)

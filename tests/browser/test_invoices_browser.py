@@ -3,13 +3,10 @@ JavaScript (the payment section is swapped in place) and without (plain post, re
 
 from __future__ import annotations
 
-import secrets
-
 import pytest
 from sqlalchemy import select
 
-from portal.customers.auth import SESSION_KEY
-from portal.customers.models import Customer, SignInSession
+from portal.customers.models import Customer
 from portal.dbtypes import utcnow
 from portal.demo import JENNY, seed_demo
 from portal.invoices.models import Invoice
@@ -21,20 +18,6 @@ def jenny(session):
     seed_demo(session, now=utcnow())
     session.commit()
     return session.scalars(select(Customer).where(Customer.email == JENNY)).first()
-
-
-def sign_in(app, session, context, live_server, customer):
-    """Give the browser the cookie the login flow would have set (tests/browser/test_login_
-    browser.py covers the flow itself)."""
-    now = utcnow()
-    record = SignInSession(id=secrets.token_urlsafe(32), customer_id=customer.id,
-                           via="login_link", created=now, last_seen=now)
-    session.add(record)
-    session.commit()
-    value = app.session_interface.get_signing_serializer(app).dumps(
-        {SESSION_KEY: record.id, "_permanent": True})
-    context.add_cookies([{"name": app.config["SESSION_COOKIE_NAME"], "value": value,
-                          "url": live_server.url}])
 
 
 def open_invoice(session, customer) -> Invoice:
@@ -61,9 +44,9 @@ def download_both_pdfs(page, invoice):
 
 
 def test_with_javascript_jenny_pays_the_open_invoice_in_place_and_downloads_both_pdfs(
-        app, session, page, live_server, jenny):
+        sign_in_browser, app, session, page, live_server, jenny):
     invoice = open_invoice(session, jenny)
-    sign_in(app, session, page.context, live_server, jenny)
+    sign_in_browser(page, jenny)
     page.goto("/p/invoices")
     page.get_by_role("link", name=invoice.number).click()
     page.wait_for_function("() => window.htmx !== undefined")
@@ -79,10 +62,10 @@ def test_with_javascript_jenny_pays_the_open_invoice_in_place_and_downloads_both
 
 
 def test_without_javascript_jenny_pays_with_a_plain_form_and_downloads_both_pdfs(
-        app, session, page_without_js, live_server, jenny):
+        sign_in_browser, app, session, page_without_js, live_server, jenny):
     page = page_without_js
     invoice = open_invoice(session, jenny)
-    sign_in(app, session, page.context, live_server, jenny)
+    sign_in_browser(page, jenny)
     page.goto(f"/p/invoices/{invoice.id}")
     page.get_by_role("button", name="Pay $29.00").click()
     page.get_by_text("Payment of $29.00 received. Thank you.").wait_for()
@@ -91,10 +74,10 @@ def test_without_javascript_jenny_pays_with_a_plain_form_and_downloads_both_pdfs
     download_both_pdfs(page, invoice)
 
 
-def test_with_javascript_a_double_click_on_pay_charges_once(app, session, page, live_server,
+def test_with_javascript_a_double_click_on_pay_charges_once(sign_in_browser, app, session, page, live_server,
                                                             jenny):
     invoice = open_invoice(session, jenny)
-    sign_in(app, session, page.context, live_server, jenny)
+    sign_in_browser(page, jenny)
     page.goto(f"/p/invoices/{invoice.id}")
     page.wait_for_function("() => window.htmx !== undefined")
     page.get_by_role("button", name="Pay $29.00").dblclick()

@@ -10,6 +10,7 @@ from tests.browser.conftest import (  # noqa: F401
     live_server,
     page,
     page_without_js,
+    sign_in_browser,
 )
 from tests.payments.cards import CVC, mm_yy, month_offset
 

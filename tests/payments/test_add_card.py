@@ -76,7 +76,7 @@ def test_after_adding_the_list_says_so(client_request, signed_in_customer, card_
     client_request.post_response("payments.add_payment_method", _data=card_form(make_default="y"))
     page = client_request.get("payments.payment_methods")
     notice = page.select_one("#payment-methods .notice--success").text
-    assert notice == "Visa ending 4242 has been added. It is your default payment method."
+    assert notice == "Visa ending in 4242 has been added. It is your default payment method."
     assert page.select_one("#payment-methods .badge").text == "Default"
 
 
@@ -86,7 +86,7 @@ def test_with_htmx_the_list_replaces_the_form_and_the_address_follows(
                                             _htmx=True, _expected_status=200)
     html = response.get_data(as_text=True)
     assert html.lstrip().startswith('<div id="payment-methods">') and "<html" not in html
-    assert "Visa ending 4242 has been added." in html
+    assert "Visa ending in 4242 has been added." in html
     assert "<title>Payment methods" in html
     assert response.headers["HX-Push-Url"] == client_request.url("payments.payment_methods")
     assert len(saved_cards(session, signed_in_customer)) == 1
@@ -148,7 +148,7 @@ def test_sending_the_form_twice_saves_one_card(client_request, signed_in_custome
     assert len(saved_cards(session, signed_in_customer)) == 1
     assert len(events("payment_method.attached")) == 1
     notices = [n.text for n in client_request.get("payments.payment_methods").select(".notice")]
-    assert "Visa ending 4242 was already saved. It is your default payment method." in notices
+    assert "Visa ending in 4242 was already saved. It is your default payment method." in notices
 
 
 # ---- refusals -----------------------------------------------------------------------------

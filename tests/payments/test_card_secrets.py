@@ -40,7 +40,7 @@ def all_logs(caplog):
 def test_the_leak_detector_finds_what_it_looks_for():
     assert leaks(f"card {SPACED}") == ["card number"]
     assert leaks(f'{{"number": "{CARD_NUMBER}", "cvc": "{CVC}"}}') == ["card number", "CVC"]
-    assert leaks("pm_a314b tok_test_ok_8f314e9 ending 4242") == []
+    assert leaks("pm_a314b tok_test_ok_8f314e9 ending in 4242") == []
 
 
 def every_stored_value():

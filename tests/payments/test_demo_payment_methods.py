@@ -26,7 +26,7 @@ def test_jenny_replaces_her_card_without_javascript(client_request, session, sig
         "cvc": "314"})
     session.expire_all()
     new = next(m for m in client_request.get("payments.payment_methods").select("li strong")
-               if m.text == "Mastercard ending 4444")
+               if m.text == "Mastercard ending in 4444")
     new_id = new.find_parent("li")["id"].removeprefix("pm-")
 
     client_request.post_response("payments.make_default_payment_method", payment_method_id=new_id)
@@ -40,4 +40,4 @@ def test_jenny_replaces_her_card_without_javascript(client_request, session, sig
                                                       == "charge_automatically")).all()
     assert live and {s.default_payment_method_id for s in live} == {new_id}
     page = client_request.get("payments.payment_methods")
-    assert [s.text for s in page.select("li.payment-method strong")] == ["Mastercard ending 4444"]
+    assert [s.text for s in page.select("li.payment-method strong")] == ["Mastercard ending in 4444"]

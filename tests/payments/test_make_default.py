@@ -23,9 +23,9 @@ def test_making_a_card_default_moves_the_badge(client_request, signed_in_custome
     session.refresh(signed_in_customer)
     assert signed_in_customer.default_payment_method_id == mastercard.id
     page = client_request.get("payments.payment_methods")
-    assert page.select_one(".notice").text == "Mastercard ending 4444 is now your default payment method."
+    assert page.select_one(".notice").text == "Mastercard ending in 4444 is now your default payment method."
     first = page.select_one("li.payment-method")
-    assert first.strong.text == "Mastercard ending 4444" and first.select_one(".badge").text == "Default"
+    assert first.strong.text == "Mastercard ending in 4444" and first.select_one(".badge").text == "Default"
 
 
 def test_with_htmx_the_fresh_list_comes_back_with_the_news(client_request, signed_in_customer,
@@ -35,7 +35,7 @@ def test_with_htmx_the_fresh_list_comes_back_with_the_news(client_request, signe
                                _expected_status=200, payment_method_id=mastercard.id)
     assert page.select_one("div")["id"] == "payment-methods" and not page.select("html")
     notice = page.select_one(".notice--success")
-    assert notice.text == "Mastercard ending 4444 is now your default payment method."
+    assert notice.text == "Mastercard ending in 4444 is now your default payment method."
     assert notice.has_attr("autofocus")  # focus lands on the news, not lost with the button
     session.refresh(signed_in_customer)
     assert signed_in_customer.default_payment_method_id == mastercard.id
@@ -72,7 +72,7 @@ def test_making_the_default_default_again_changes_nothing(client_request, signed
     visa, _ = two_cards
     page = client_request.post("payments.make_default_payment_method", _htmx=True,
                                _expected_status=200, payment_method_id=visa.id)
-    assert page.select_one(".notice").text == "Visa ending 4242 is already your default payment method."
+    assert page.select_one(".notice").text == "Visa ending in 4242 is already your default payment method."
     assert events("customer.updated") == []
 
 
@@ -84,7 +84,7 @@ def test_an_expired_card_cannot_become_the_default(client_request, signed_in_cus
     page = client_request.post("payments.make_default_payment_method", _htmx=htmx,
                                _expected_status=409, payment_method_id=mastercard.id)
     assert page.select_one("#payment-methods .notice--warning").text == (
-        "Mastercard ending 4444 has expired, so it cannot be your default. "
+        "Mastercard ending in 4444 has expired, so it cannot be your default. "
         "Add a new card, or choose one that has not expired.")
     session.refresh(signed_in_customer)
     assert signed_in_customer.default_payment_method_id == visa.id

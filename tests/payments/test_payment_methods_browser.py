@@ -5,35 +5,20 @@ The live server and browser fixtures are tests/browser's, made available in test
 
 from __future__ import annotations
 
-import secrets
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
 
-from portal.customers.auth import SESSION_KEY
-from portal.customers.models import SignInSession
 from portal.payments.models import PaymentMethod
 from tests.payments.cards import mm_yy
 
 
 @pytest.fixture
-def signed_in(app, session, signed_in_customer, now):
-    """Put a signed-in session cookie into a browser context, as the login flow would."""
-
-    def into(browser_page, live):
-        record = SignInSession(id=secrets.token_urlsafe(32), customer_id=signed_in_customer.id,
-                               via="login_link", created=now, last_seen=now)
-        session.add(record)
-        session.commit()
-        value = app.session_interface.get_signing_serializer(app).dumps(
-            {SESSION_KEY: record.id, "_permanent": True})
-        browser_page.context.add_cookies([{"name": app.config["SESSION_COOKIE_NAME"],
-                                           "value": value, "url": live.url}])
-        return browser_page
-
-    return into
+def signed_in(sign_in_browser, signed_in_customer):
+    """Sign the test's customer in on a browser page."""
+    return lambda browser_page, live: sign_in_browser(browser_page, signed_in_customer)
 
 
 @pytest.fixture
@@ -57,25 +42,25 @@ def test_with_javascript_every_action_swaps_in_place(page, live_server, signed_i
     page.wait_for_function("() => window.htmx !== undefined")
     page.evaluate("window.__samePage = 'yes'")
 
-    page.get_by_role("button", name="Make default Mastercard ending 4444").click()
-    page.get_by_text("Mastercard ending 4444 is now your default payment method.").wait_for()
-    assert cards_listed(page) == ["Mastercard ending 4444", "Visa ending 4242"]
+    page.get_by_role("button", name="Make default Mastercard ending in 4444").click()
+    page.get_by_text("Mastercard ending in 4444 is now your default payment method.").wait_for()
+    assert cards_listed(page) == ["Mastercard ending in 4444", "Visa ending in 4242"]
     assert page.evaluate("document.activeElement.getAttribute('role')") == "status"
 
-    page.get_by_role("button", name="Remove Visa ending 4242", exact=True).click()
-    page.get_by_role("heading", name="Remove Visa ending 4242?").wait_for()
+    page.get_by_role("button", name="Remove Visa ending in 4242", exact=True).click()
+    page.get_by_role("heading", name="Remove Visa ending in 4242?").wait_for()
     assert page.evaluate("document.activeElement.tagName") == "H2"
     assert page.url.endswith("/p/payment-methods")
     page.get_by_role("link", name="No, keep it").click()
-    page.get_by_role("button", name="Remove Visa ending 4242", exact=True).wait_for()
+    page.get_by_role("button", name="Remove Visa ending in 4242", exact=True).wait_for()
 
-    page.get_by_role("button", name="Remove Visa ending 4242", exact=True).click()
-    page.get_by_role("button", name="Yes, remove Visa ending 4242").click()
-    page.get_by_text("Visa ending 4242 has been removed.").wait_for()
-    assert cards_listed(page) == ["Mastercard ending 4444"]
+    page.get_by_role("button", name="Remove Visa ending in 4242", exact=True).click()
+    page.get_by_role("button", name="Yes, remove Visa ending in 4242").click()
+    page.get_by_text("Visa ending in 4242 has been removed.").wait_for()
+    assert cards_listed(page) == ["Mastercard ending in 4444"]
     # The last card pays the subscription now: the page says so instead of offering Remove.
     page.get_by_text("Add another card before removing this one").wait_for()
-    assert page.get_by_role("button", name="Remove Mastercard ending 4444", exact=True).count() == 0
+    assert page.get_by_role("button", name="Remove Mastercard ending in 4444", exact=True).count() == 0
 
     page.get_by_role("link", name="Add a card").click()  # a plain link: a new page
     page.get_by_label("Name on card").fill("Jenny Rosen")
@@ -94,11 +79,11 @@ def test_with_javascript_every_action_swaps_in_place(page, live_server, signed_i
     page.get_by_label("Security code").fill("314")
     page.get_by_label("Make this my default payment method").check()
     page.get_by_role("button", name="Add card").click()
-    page.get_by_text("Visa ending 4242 has been added. It is your default payment method.").wait_for()
+    page.get_by_text("Visa ending in 4242 has been added. It is your default payment method.").wait_for()
     assert page.evaluate("window.__samePage") == "yes"
     assert page.url == f"{live_server.url}/p/payment-methods"
     assert page.title().startswith("Payment methods")
-    assert cards_listed(page) == ["Visa ending 4242", "Mastercard ending 4444"]
+    assert cards_listed(page) == ["Visa ending in 4242", "Mastercard ending in 4444"]
     session.expire_all()
     assert session.get(PaymentMethod, mastercard.id).customer_id == signed_in_customer.id
 
@@ -110,15 +95,15 @@ def test_without_javascript_every_action_is_a_plain_form(page_without_js, live_s
     visa, mastercard = two_cards
     page.goto("/p/payment-methods")
 
-    page.get_by_role("button", name="Make default Mastercard ending 4444").click()
-    page.get_by_text("Mastercard ending 4444 is now your default payment method.").wait_for()
+    page.get_by_role("button", name="Make default Mastercard ending in 4444").click()
+    page.get_by_text("Mastercard ending in 4444 is now your default payment method.").wait_for()
     assert page.url == f"{live_server.url}/p/payment-methods"
 
-    page.get_by_role("button", name="Remove Visa ending 4242", exact=True).click()
-    page.get_by_role("heading", name="Remove Visa ending 4242?").wait_for()
+    page.get_by_role("button", name="Remove Visa ending in 4242", exact=True).click()
+    page.get_by_role("heading", name="Remove Visa ending in 4242?").wait_for()
     assert urlsplit(page.url).path == f"/p/payment-methods/{visa.id}/remove"
-    page.get_by_role("button", name="Yes, remove Visa ending 4242").click()
-    page.get_by_text("Visa ending 4242 has been removed.").wait_for()
+    page.get_by_role("button", name="Yes, remove Visa ending in 4242").click()
+    page.get_by_text("Visa ending in 4242 has been removed.").wait_for()
     assert page.url == f"{live_server.url}/p/payment-methods"
 
     page.get_by_role("link", name="Add a card").click()
@@ -135,7 +120,7 @@ def test_without_javascript_every_action_is_a_plain_form(page_without_js, live_s
     page.get_by_label("Expiry date").fill(mm_yy(now, 24))
     page.get_by_label("Security code").fill("314")
     page.get_by_role("button", name="Add card").click()
-    page.get_by_text("Visa ending 4242 has been added.").wait_for()
+    page.get_by_text("Visa ending in 4242 has been added.").wait_for()
     assert page.url == f"{live_server.url}/p/payment-methods"
     session.expire_all()
     assert len(session.scalars(select(PaymentMethod).where(

@@ -21,7 +21,7 @@ def test_each_card_shows_brand_last_four_and_expiry(client_request, signed_in_cu
                         exp_year=now.year + 2)
     page = client_request.get("payments.payment_methods")
     [row] = card_rows(page)
-    assert "Mastercard ending 4444" in row.text
+    assert "Mastercard ending in 4444" in row.text
     assert f"Expires 04/{now.year + 2}" in row.text
     assert page.title.text.startswith("Payment methods")
     assert page.select_one('nav a[aria-current="page"]').text == "Payment methods"
@@ -36,7 +36,7 @@ def test_the_default_card_comes_first_with_a_badge_and_the_rest_newest_first(
                         created=now - timedelta(days=10))
     rows = card_rows(client_request.get("payments.payment_methods"))
     assert [row.strong.text for row in rows] == [
-        "Visa ending 4242", "American Express ending 0005", "Mastercard ending 4444"]
+        "Visa ending in 4242", "American Express ending in 0005", "Mastercard ending in 4444"]
     assert rows[0].select_one(".badge").text == "Default"
     assert rows[0]["id"] == f"pm-{default.id}"
     assert not rows[1].select(".badge") and not rows[2].select(".badge")
@@ -65,7 +65,7 @@ def test_an_expired_card_cannot_be_made_default(client_request, signed_in_custom
     make_payment_method(signed_in_customer)
     set_expiry(make_payment_method(signed_in_customer, number="5555555555554444", default=False), -1)
     rows = card_rows(client_request.get("payments.payment_methods"))
-    assert [b.text for b in rows[1].select("button")] == ["Remove Mastercard ending 4444"]
+    assert [b.text for b in rows[1].select("button")] == ["Remove Mastercard ending in 4444"]
 
 
 def test_each_action_is_a_form_whose_button_names_the_card(client_request, signed_in_customer,
@@ -77,15 +77,15 @@ def test_each_action_is_a_form_whose_button_names_the_card(client_request, signe
     [remove_default] = rows[0].select("form")
     assert remove_default["action"] == client_request.url(
         "payments.confirm_remove_payment_method", payment_method_id=default.id)
-    assert remove_default.button.text == "Remove Visa ending 4242"
+    assert remove_default.button.text == "Remove Visa ending in 4242"
     make, remove = rows[1].select("form")
     assert make["method"] == "post" and make.select_one("input[name=csrf_token]")
     assert make["action"] == client_request.url("payments.make_default_payment_method",
                                                 payment_method_id=other.id)
-    assert make.button.text == "Make default Mastercard ending 4444"
-    assert make.button.select_one(".visually-hidden").text.strip() == "Mastercard ending 4444"
+    assert make.button.text == "Make default Mastercard ending in 4444"
+    assert make.button.select_one(".visually-hidden").text.strip() == "Mastercard ending in 4444"
     # Removing asks first: the button fetches the confirmation, it does not remove.
-    assert remove["method"] == "get" and remove.button.text == "Remove Mastercard ending 4444"
+    assert remove["method"] == "get" and remove.button.text == "Remove Mastercard ending in 4444"
     assert "button--warning" in remove.button["class"]
     assert "button--secondary" in make.button["class"]
     assert make["hx-target"] == "#payment-methods"
@@ -106,7 +106,7 @@ def test_removed_cards_are_not_listed(client_request, signed_in_customer, make_p
     gone.customer_id, gone.detached_at = None, now
     session.commit()
     assert [r.strong.text for r in card_rows(client_request.get("payments.payment_methods"))] == [
-        "Visa ending 4242"]
+        "Visa ending in 4242"]
 
 
 def test_htmx_gets_only_the_list_fragment(client_request, signed_in_customer,
@@ -115,7 +115,7 @@ def test_htmx_gets_only_the_list_fragment(client_request, signed_in_customer,
     response = client_request.get_response("payments.payment_methods", _htmx=True)
     html = response.get_data(as_text=True)
     assert html.lstrip().startswith('<div id="payment-methods">')
-    assert "<html" not in html and "Visa ending 4242" in html
+    assert "<html" not in html and "Visa ending in 4242" in html
     assert "HX-Request" in response.headers["Vary"]
 
 

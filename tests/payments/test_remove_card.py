@@ -39,14 +39,14 @@ def test_without_javascript_remove_opens_a_page_that_asks_first(client_request,
     _, mastercard, _ = cards
     page = client_request.get("payments.confirm_remove_payment_method",
                               payment_method_id=mastercard.id)
-    assert page.h1.text == "Remove Mastercard ending 4444?"
-    assert "Are you sure you want to remove Mastercard ending 4444" in page.text
-    assert page.title.text.startswith("Remove Mastercard ending 4444")
+    assert page.h1.text == "Remove Mastercard ending in 4444?"
+    assert "Are you sure you want to remove Mastercard ending in 4444" in page.text
+    assert page.title.text.startswith("Remove Mastercard ending in 4444")
     form = page.select_one("main form")
     assert form["method"] == "post" and not form.has_attr("hx-post")
     assert form["action"] == client_request.url("payments.remove_payment_method",
                                                 payment_method_id=mastercard.id)
-    assert form.button.text == "Yes, remove Mastercard ending 4444"
+    assert form.button.text == "Yes, remove Mastercard ending in 4444"
     assert form.a.text == "No, keep it"
     assert form.a["href"] == client_request.url("payments.payment_methods")
     assert mastercard.customer_id == signed_in_customer.id  # asking changed nothing
@@ -60,7 +60,7 @@ def test_with_htmx_the_same_question_takes_the_cards_place(client_request, signe
     html = response.get_data(as_text=True)
     assert html.lstrip().startswith(f'<li id="pm-{mastercard.id}"') and "<html" not in html
     page = soup(response)
-    assert page.h2.text == "Remove Mastercard ending 4444?" and page.h2.has_attr("autofocus")
+    assert page.h2.text == "Remove Mastercard ending in 4444?" and page.h2.has_attr("autofocus")
     form = page.form
     assert form["hx-post"] == form["action"] and form["hx-target"] == "#payment-methods"
     assert form.a["hx-get"] == client_request.url("payments.payment_methods")
@@ -71,7 +71,7 @@ def test_asking_to_remove_the_default_says_which_card_takes_over(client_request,
     visa, _, _ = cards
     page = client_request.get("payments.confirm_remove_payment_method",
                               payment_method_id=visa.id)
-    assert "American Express ending 0005 will become your default payment method." in page.text
+    assert "American Express ending in 0005 will become your default payment method." in page.text
 
 
 # ---- removing -------------------------------------------------------------------------------
@@ -86,7 +86,7 @@ def test_removing_a_card_keeps_its_row_for_history(client_request, signed_in_cus
     assert mastercard.customer_id is None and mastercard.detached_at is not None
     assert mastercard.processor_token  # history still names the card
     page = client_request.get("payments.payment_methods")
-    assert page.select_one(".notice").text == "Mastercard ending 4444 has been removed."
+    assert page.select_one(".notice").text == "Mastercard ending in 4444 has been removed."
     assert "Mastercard" not in page.select_one("ul.payment-methods").text
     [detached] = events("payment_method.detached")
     assert detached.object_id == mastercard.id and detached.data["last4"] == "4444"
@@ -111,9 +111,9 @@ def test_with_htmx_removing_returns_the_fresh_list(client_request, signed_in_cus
                                             payment_method_id=mastercard.id)
     page = soup(response)
     assert page.select_one("div")["id"] == "payment-methods"
-    assert page.select_one(".notice--success").text == "Mastercard ending 4444 has been removed."
+    assert page.select_one(".notice--success").text == "Mastercard ending in 4444 has been removed."
     assert [s.text for s in page.select("li strong")] == [
-        "Visa ending 4242", "American Express ending 0005"]
+        "Visa ending in 4242", "American Express ending in 0005"]
 
 
 def test_removing_the_default_makes_the_newest_remaining_card_default(
@@ -124,8 +124,8 @@ def test_removing_the_default_makes_the_newest_remaining_card_default(
     assert signed_in_customer.default_payment_method_id == amex.id
     page = client_request.get("payments.payment_methods")
     assert page.select_one(".notice").text == (
-        "Visa ending 4242 has been removed. "
-        "American Express ending 0005 is now your default payment method.")
+        "Visa ending in 4242 has been removed. "
+        "American Express ending in 0005 is now your default payment method.")
     [updated] = events("customer.updated")
     assert updated.data["invoice_settings"]["default_payment_method"] == amex.id
 
