@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import secrets
 import sys
 import tempfile
 from pathlib import Path
@@ -26,8 +25,8 @@ def main() -> int:
         from sqlalchemy import select
 
         from portal import create_app
-        from portal.customers.auth import SESSION_KEY
-        from portal.customers.models import Customer, SignInSession
+        from portal.customers.auth import SESSION_KEY, open_sign_in_session
+        from portal.customers.models import Customer
         from portal.dbtypes import utcnow
         from portal.demo import JENNY, seed_demo
         from portal.extensions import db
@@ -42,15 +41,13 @@ def main() -> int:
             db.session.commit()
             jenny = db.session.scalars(select(Customer).where(Customer.email_normalized == JENNY)
                                        .order_by(Customer.created.desc())).first()
-            record = SignInSession(id=secrets.token_urlsafe(32), customer_id=jenny.id,
-                                   via="login_link", created=now, last_seen=now)
-            db.session.add(record)
+            _, token = open_sign_in_session(jenny.id, now=now)
             db.session.commit()
             login_path = f"/p/login/{link.id}"
 
             signed_in = app.test_client()
             with signed_in.session_transaction() as cookie:
-                cookie[SESSION_KEY] = record.id
+                cookie[SESSION_KEY] = token
                 cookie.permanent = True
             signed_out = app.test_client()
 

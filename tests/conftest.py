@@ -265,19 +265,15 @@ def make_invoice(session, now):
 @pytest.fixture
 def sign_in(client, session, now):
     """Sign ``customer`` in on the test client as the login flow would, and return it."""
-    import secrets
-
-    from portal.customers.auth import SESSION_KEY
-    from portal.customers.models import SignInSession
+    from portal.customers.auth import SESSION_KEY, open_sign_in_session
 
     def do(customer, via="login_link", configuration_id=None):
-        record = SignInSession(id=secrets.token_urlsafe(32), customer_id=customer.id, via=via,
-                               configuration_id=configuration_id, created=now, last_seen=now)
-        session.add(record)
+        _, token = open_sign_in_session(customer.id, now=now, via=via,
+                                        configuration_id=configuration_id)
         session.commit()
         with client.session_transaction() as cookie_session:
             cookie_session.clear()
-            cookie_session[SESSION_KEY] = record.id
+            cookie_session[SESSION_KEY] = token
             cookie_session.permanent = True
         return customer
 

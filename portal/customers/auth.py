@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from datetime import datetime
 from functools import wraps
@@ -40,6 +41,29 @@ class PortalSessionInterface(SecureCookieSessionInterface):
         return "Strict" if app.config["SESSION_COOKIE_SAMESITE"] == "Strict" else "Lax"
 
 
+def _record_id(token: str) -> str:
+    """The row id for a cookie token: its SHA-256, so a copy of the table signs nobody in."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def open_sign_in_session(customer_id: str, *, now: datetime, via: str = "login_link",
+                         configuration_id: str | None = None,
+                         portal_session_id: str | None = None) -> tuple[SignInSession, str]:
+    """Add a sign-in row and return it with the token the cookie carries (never stored)."""
+    token = secrets.token_urlsafe(32)
+    record = SignInSession(
+        id=_record_id(token),
+        customer_id=customer_id,
+        via=via,
+        configuration_id=configuration_id,
+        portal_session_id=portal_session_id,
+        created=now,
+        last_seen=now,
+    )
+    db.session.add(record)
+    return record, token
+
+
 def sign_in(customer: Customer, *, now: datetime, via: str = "login_link",
             configuration_id: str | None = None, portal_session_id: str | None = None) -> None:
     """Start a new signed-in session; the old cookie's contents are dropped (rotation)."""
@@ -48,18 +72,11 @@ def sign_in(customer: Customer, *, now: datetime, via: str = "login_link",
         previous.ended_at = now  # signing in again replaces the browser's earlier session
     session.clear()
     _forget_csrf_token()  # Flask-WTF's cached token belonged to the cleared session
-    record = SignInSession(
-        id=secrets.token_urlsafe(32),
-        customer_id=customer.id,
-        via=via,
-        configuration_id=configuration_id,
-        portal_session_id=portal_session_id,
-        created=now,
-        last_seen=now,
-    )
-    db.session.add(record)
+    record, token = open_sign_in_session(customer.id, now=now, via=via,
+                                         configuration_id=configuration_id,
+                                         portal_session_id=portal_session_id)
     db.session.commit()
-    session[SESSION_KEY] = record.id
+    session[SESSION_KEY] = token
     session.permanent = True
     request.environ[_REQUEST_CACHE] = record
 
@@ -86,10 +103,10 @@ def current_sign_in() -> SignInSession | None:
     if _REQUEST_CACHE in request.environ:
         return request.environ[_REQUEST_CACHE]
     request.environ[_REQUEST_CACHE] = None
-    sid = session.get(SESSION_KEY)
-    if not sid:
+    token = session.get(SESSION_KEY)
+    if not token or not isinstance(token, str):
         return None
-    record = db.session.get(SignInSession, sid)
+    record = db.session.get(SignInSession, _record_id(token))
     now = utcnow()
     idle = current_app.permanent_session_lifetime
     if record is None or record.ended_at is not None or now - record.last_seen > idle:

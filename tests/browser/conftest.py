@@ -107,20 +107,14 @@ def page_without_js(browser, live_server):
 @pytest.fixture
 def sign_in_browser(app, session, live_server):
     """Sign ``customer`` in on ``page`` by handing it the session cookie the login flow sets."""
-    import secrets
-
-    from portal.customers.auth import SESSION_KEY
-    from portal.customers.models import SignInSession
+    from portal.customers.auth import SESSION_KEY, open_sign_in_session
     from portal.dbtypes import utcnow
 
     def do(page, customer):
-        now = utcnow()
-        record = SignInSession(id=secrets.token_urlsafe(32), customer_id=customer.id,
-                               via="login_link", created=now, last_seen=now)
-        session.add(record)
+        _, token = open_sign_in_session(customer.id, now=utcnow())
         session.commit()
         value = app.session_interface.get_signing_serializer(app).dumps(
-            {SESSION_KEY: record.id, "_permanent": True})
+            {SESSION_KEY: token, "_permanent": True})
         page.context.add_cookies([{"name": app.config["SESSION_COOKIE_NAME"], "value": value,
                                    "url": live_server.url}])
         return page

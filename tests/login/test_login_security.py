@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac as hmac_module
 import json
 import re
@@ -110,7 +111,9 @@ def test_signing_in_rotates_the_session(login, client, customer, mailbox, sessio
     post_login = decode_without_the_secret(session_cookie(client))
 
     record = session.scalars(select(SignInSession)).one()
-    assert post_login["sid"] == record.id != "planted-by-an-attacker"
+    assert post_login["sid"] != "planted-by-an-attacker"
+    # The cookie carries a token; the table keeps only its hash, so a copy of it signs nobody in.
+    assert record.id == hashlib.sha256(post_login["sid"].encode()).hexdigest() != post_login["sid"]
     assert "login" not in post_login and "login" in pre_login
 
 
@@ -283,3 +286,16 @@ def test_nobody_signed_in_may_change_an_email(app):
 
     with app.test_request_context():
         assert email_change_allowed() is False
+
+
+def test_a_copy_of_the_sign_in_table_signs_nobody_in(client, customer, session, now):
+    from portal.customers.auth import SESSION_KEY, open_sign_in_session
+
+    record, token = open_sign_in_session(customer.id, now=now)
+    session.commit()
+    with client.session_transaction() as cookie:
+        cookie[SESSION_KEY] = record.id  # what someone reading the database would have
+    assert client.get("/p/").status_code == 303
+    with client.session_transaction() as cookie:
+        cookie[SESSION_KEY] = token  # what only the customer's browser has
+    assert client.get("/p/").status_code == 200

@@ -59,22 +59,18 @@ def test_a_customer_trying_card_after_card_is_stopped(client_request, signed_in_
 
 def test_the_limit_counts_per_customer_not_per_address(app, session, customer, make_customer,
                                                        now):
-    import secrets
 
     from flask import session as cookie
 
-    from portal.customers.auth import SESSION_KEY
-    from portal.customers.models import SignInSession
+    from portal.customers.auth import SESSION_KEY, open_sign_in_session
     from portal.payments.views import _limit_key
 
     keys = []
     someone_else = make_customer(email="someone.else@example.com")
     for someone in (customer, someone_else):
-        record = SignInSession(id=secrets.token_urlsafe(16), customer_id=someone.id,
-                               created=now, last_seen=now)
-        session.add(record)
+        _, token = open_sign_in_session(someone.id, now=now)
         session.commit()
         with app.test_request_context(environ_base={"REMOTE_ADDR": "203.0.113.9"}):
-            cookie[SESSION_KEY] = record.id
+            cookie[SESSION_KEY] = token
             keys.append(_limit_key())
     assert keys == [f"add-card:{customer.id}", f"add-card:{someone_else.id}"]
