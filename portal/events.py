@@ -37,6 +37,11 @@ class AuditEvent(db.Model):
     created: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
+def customer_actor(customer_id: str | None) -> str:
+    """How a customer acting for themselves is named in events; "visitor" when unknown."""
+    return f"customer:{customer_id}" if customer_id else "visitor"
+
+
 def raise_event(
     session: Session,
     type: str,

@@ -28,6 +28,7 @@ from portal.customers.forms import (
 from portal.customers.models import TaxId
 from portal.customers.tax_ids import tax_id_label
 from portal.dbtypes import utcnow
+from portal.events import customer_actor
 from portal.extensions import db
 from portal.invoices.models import Invoice
 from portal.payments.models import PaymentMethod
@@ -67,10 +68,6 @@ def merchant_links():
 def is_http_url(value) -> bool:
     """``{% if url is http_url %}``: merchant links are shown only when absolute http(s)."""
     return is_safe_return_url(value)
-
-
-def _actor(customer) -> str:
-    return f"customer:{customer.id}"
 
 
 def _editable() -> frozenset[str]:
@@ -174,7 +171,7 @@ def _save(customer, section: str, form, changes: dict | None, message: str):
     if changes is None:
         return _billing_page(customer, editing=section, form=form, fragment=section, status=422)
     operations.update_customer_details(db.session, customer, changes, now=utcnow(),
-                                       actor=_actor(customer))
+                                       actor=customer_actor(customer.id))
     db.session.commit()
     return _changed(customer, section, message)
 
@@ -329,7 +326,8 @@ def add_tax_id(customer):
     if form.validate():
         try:
             tax_id = operations.add_tax_id(db.session, customer, form.type.data,
-                                           form.value.data, now=utcnow(), actor=_actor(customer))
+                                           form.value.data, now=utcnow(),
+                                           actor=customer_actor(customer.id))
         except operations.TaxIdRefused as refused:
             form.value.errors = [*form.value.errors, refused.message]
         else:
@@ -349,7 +347,8 @@ def remove_tax_id(customer, tax_id_id: str):
     if tax_id is None:
         abort(404)
     value = tax_id.value
-    operations.remove_tax_id(db.session, customer, tax_id, now=utcnow(), actor=_actor(customer))
+    operations.remove_tax_id(db.session, customer, tax_id, now=utcnow(),
+                             actor=customer_actor(customer.id))
     db.session.commit()
     return _changed(customer, "tax_id", f"Tax ID {value} has been removed")
 

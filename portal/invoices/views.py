@@ -10,6 +10,7 @@ from flask_babel import get_locale, get_timezone
 
 from portal.customers.auth import customer_required, feature_required
 from portal.dbtypes import utcnow
+from portal.events import customer_actor
 from portal.extensions import db
 from portal.invoices import operations, pdf
 from portal.invoices.forms import PayInvoiceForm
@@ -151,7 +152,7 @@ def pay_invoice(customer, invoice_id):
     try:
         result = operations.pay_invoice(
             db.session, invoice, method, form.idempotency_key.data, now=utcnow(),
-            actor=f"customer:{customer.id}", gateway=get_gateway(),
+            actor=customer_actor(customer.id), gateway=get_gateway(),
         )
     except operations.PaymentRefused as refusal:
         db.session.rollback()

@@ -19,7 +19,7 @@ from sqlalchemy import case, exists, select, update
 from sqlalchemy.orm import Session
 
 from portal.customers.models import Customer, LoginPasscode, normalize_email
-from portal.events import raise_event
+from portal.events import customer_actor, raise_event
 from portal.ids import new_id
 from portal.portal_settings.models import LoginLink, PortalConfiguration
 from portal.subscriptions.models import LIVE_STATUSES, Subscription
@@ -132,7 +132,7 @@ def issue_passcode(session: Session, *, email: str, now: datetime, policy: Passc
     )
     session.add(passcode)
     raise_event(session, "login.code_requested", now=now,
-                actor=f"customer:{customer.id}" if customer else "visitor",
+                actor=customer_actor(customer.id if customer else None),
                 customer_id=customer.id if customer else None, object_id=passcode_id,
                 ip_address=ip_address, data={"resend": bool(replaces)})
     session.flush()
@@ -169,7 +169,7 @@ def check_passcode(session: Session, *, passcode_id: str, code: str, now: dateti
     passcode = session.get(LoginPasscode, passcode_id, populate_existing=True)
     if passcode is None:
         return CheckResult(Outcome.GONE)
-    actor = f"customer:{passcode.customer_id}" if passcode.customer_id else "visitor"
+    actor = customer_actor(passcode.customer_id)
 
     def rejected(reason: str, outcome: Outcome, attempts_left: int = 0) -> CheckResult:
         raise_event(session, "login.code_rejected", now=now, actor=actor,

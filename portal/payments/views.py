@@ -6,6 +6,7 @@ from flask import Blueprint, abort, current_app, flash, request, url_for
 
 from portal.customers.auth import current_customer, customer_required, feature_required
 from portal.dbtypes import utcnow
+from portal.events import customer_actor
 from portal.extensions import db, limiter
 from portal.payments.forms import AddCardForm
 from portal.payments.gateway import CardError, get_gateway
@@ -39,10 +40,6 @@ def _add_card_limit() -> str:
 def _limit_key() -> str:
     customer = current_customer()
     return f"add-card:{customer.id}" if customer else f"add-card:{request.remote_addr}"
-
-
-def _actor(customer) -> str:
-    return f"customer:{customer.id}"
 
 
 def _lookup(customer, payment_method_id: str):
@@ -86,7 +83,7 @@ def add_payment_method(customer):
         form.forget_secrets()
         try:
             attached = attach_card(db.session, customer, card_details, form.make_default.data,
-                                   now=now, actor=_actor(customer), gateway=get_gateway(),
+                                   now=now, actor=customer_actor(customer.id), gateway=get_gateway(),
                                    ip_address=request.remote_addr)
         except CardError as error:
             db.session.rollback()
@@ -120,7 +117,7 @@ def make_default_payment_method(customer, payment_method_id):
     now = utcnow()
     try:
         changed = set_default_payment_method(db.session, customer, method, now=now,
-                                             actor=_actor(customer),
+                                             actor=customer_actor(customer.id),
                                              ip_address=request.remote_addr)
     except PaymentMethodRefused as refused:
         db.session.rollback()
@@ -149,7 +146,7 @@ def remove_payment_method(customer, payment_method_id):
     now = utcnow()
     try:
         new_default = detach_payment_method(db.session, customer, method, now=now,
-                                            actor=_actor(customer), gateway=get_gateway(),
+                                            actor=customer_actor(customer.id), gateway=get_gateway(),
                                             ip_address=request.remote_addr)
     except PaymentMethodRefused as refused:
         db.session.rollback()
