@@ -1,0 +1,61 @@
+"""Jinja filters, tests and the context every template gets (branding, static URLs)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+from flask import Flask, g, url_for
+
+from portal.extensions import db
+
+_HEX_COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}){1,2}")
+
+
+def register_template_helpers(app: Flask) -> None:
+    from flask_babel import format_date, format_datetime, get_locale
+
+    from portal.money import format_money
+
+    hashes: dict[str, tuple[int, str]] = {}
+
+    def static_url(filename: str) -> str:
+        """A static URL carrying the file's content hash, so it can be cached for a year."""
+        path = Path(app.static_folder) / filename
+        # Keyed by modification time, so a stylesheet edited in development gets a new URL.
+        stamp = path.stat().st_mtime_ns
+        if filename not in hashes or hashes[filename][0] != stamp:
+            hashes[filename] = (stamp, hashlib.sha256(path.read_bytes()).hexdigest()[:12])
+        return url_for("static", filename=filename, v=hashes[filename][1])
+
+    @app.template_filter("money")
+    def money_filter(amount, currency):
+        return format_money(int(amount or 0), currency, str(get_locale() or "en"))
+
+    @app.template_filter("date")
+    def date_filter(value, format="medium"):
+        return format_date(value, format) if value else ""
+
+    @app.template_filter("datetime")
+    def datetime_filter(value, format="medium"):
+        return format_datetime(value, format) if value else ""
+
+    @app.context_processor
+    def inject_branding():
+        from portal.customers.auth import current_customer
+        from portal.portal_settings.operations import configuration_for_request, get_branding
+
+        return {
+            "branding": get_branding(db.session),
+            # Callables, so pages that never ask pay nothing for them.
+            "current_customer": current_customer,
+            "portal_configuration": configuration_for_request,
+            "static_url": static_url,
+            "csp_nonce": g.get("csp_nonce", ""),
+        }
+
+    @app.template_filter("css_color")
+    def css_color(value, default="#1f4fd1"):
+        """Only #rgb or #rrggbb reaches the stylesheet: branding is merchant input."""
+        return value if value and _HEX_COLOR.fullmatch(value) else default
