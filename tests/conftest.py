@@ -25,11 +25,30 @@ TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
 
 @pytest.fixture(scope="session")
-def database_uri(tmp_path_factory) -> str:
+def database_uri(tmp_path_factory, worker_id) -> str:
     uri = os.environ.get("PORTAL_TEST_DATABASE_URI")
-    if uri:
+    if not uri:
+        # tmp_path_factory is per xdist worker already, so each worker has its own file.
+        return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "portal-test.db")
+    if worker_id == "master":
         return uri
-    return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "portal-test.db")
+    return _database_for_worker(uri, worker_id)
+
+
+def _database_for_worker(uri: str, worker_id: str) -> str:
+    """Under pytest-xdist each worker gets a PostgreSQL database of its own beside the named
+    one (portal_ci -> portal_ci_gw0), made empty at the start of the run."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    url = make_url(uri)
+    name = f"{url.database}_{worker_id}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
 
 
 def base_config(database_uri: str, **overrides) -> dict:
