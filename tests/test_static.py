@@ -198,7 +198,7 @@ def test_workers_starting_at_once_share_one_complete_copy(tmp_path):
         start.wait()
         try:
             results.append(precompressed_copy(STATIC, cache))
-        except Exception as error:  # noqa: BLE001 - reported below
+        except Exception as error:  # collected, so the assertion below shows it
             errors.append(error)
 
     threads = [threading.Thread(target=worker) for _ in range(6)]
