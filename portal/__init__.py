@@ -61,6 +61,9 @@ def create_app(config: dict | None = None) -> Flask:
 
         hops = int(app.config["PROXY_FIX_X_FOR"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    from portal import compression
+
+    compression.init_app(app)  # first: static files before Flask, pages compressed last
 
     # Designers override any template by putting a file of the same name in instance/templates.
     app.jinja_loader = ChoiceLoader(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 
 from flask import Flask, g, url_for
 
+from portal.compression import content_hash
 from portal.extensions import db
 
 _HEX_COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}){1,2}")
@@ -18,16 +18,11 @@ def register_template_helpers(app: Flask) -> None:
 
     from portal.money import format_money
 
-    hashes: dict[str, tuple[int, str]] = {}
-
     def static_url(filename: str) -> str:
         """A static URL carrying the file's content hash, so it can be cached for a year."""
-        path = Path(app.static_folder) / filename
-        # Keyed by modification time, so a stylesheet edited in development gets a new URL.
-        stamp = path.stat().st_mtime_ns
-        if filename not in hashes or hashes[filename][0] != stamp:
-            hashes[filename] = (stamp, hashlib.sha256(path.read_bytes()).hexdigest()[:12])
-        return url_for("static", filename=filename, v=hashes[filename][1])
+        # The hash is read again when the file changes, so an edited stylesheet gets a new URL.
+        digest = content_hash(Path(app.static_folder) / filename)
+        return url_for("static", filename=filename, v=digest)
 
     @app.template_filter("money")
     def money_filter(amount, currency):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
+import threading
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import brotli
 import pytest
 from flask import render_template_string
 
@@ -83,3 +86,169 @@ def test_an_edited_stylesheet_gets_a_new_url_without_a_restart(app, tmp_path):
         os.utime(css, ns=(css.stat().st_atime_ns, css.stat().st_mtime_ns + 10**9))
         after = render_template_string("{{ static_url('site.css') }}")
     assert before != after
+
+
+# ---- served before Flask: compressed copies, no session cookie, nothing outside static/ ---------
+
+def versioned(app, filename: str) -> str:
+    with app.test_request_context():
+        return render_template_string("{{ static_url(name) }}", name=filename)
+
+
+def test_a_signed_in_request_for_the_stylesheet_gets_no_cookie(app, client, signed_in_customer):
+    # A year-long public cache must never hold a live session cookie.
+    assert client.get("/p/").status_code == 200  # the session is live
+    response = client.get(versioned(app, "portal.css"))
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+    assert "immutable" in response.headers["Cache-Control"]
+
+
+@pytest.mark.parametrize(("accept", "encoding", "decompress"), [
+    ("gzip, deflate, br, zstd", "br", brotli.decompress),
+    ("br", "br", brotli.decompress),
+    ("gzip, deflate", "gzip", gzip.decompress),
+    ("identity", None, bytes),
+    ("", None, bytes),
+])
+@pytest.mark.parametrize("filename", ["portal.css", "vendor/htmx-4.0.1.min.js", "favicon.svg"])
+def test_static_files_are_sent_compressed_as_the_browser_accepts(app, client, filename, accept,
+                                                                  encoding, decompress):
+    response = client.get(versioned(app, filename), headers={"Accept-Encoding": accept})
+    assert response.status_code == 200
+    assert response.headers.get("Content-Encoding") == encoding
+    assert "Accept-Encoding" in response.headers["Vary"]
+    assert decompress(response.get_data()) == (STATIC / filename).read_bytes()
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_htmx_goes_out_at_a_third_of_its_size(app, client):
+    response = client.get(versioned(app, "vendor/htmx-4.0.1.min.js"),
+                          headers={"Accept-Encoding": "br"})
+    raw = (STATIC / "vendor" / "htmx-4.0.1.min.js").stat().st_size
+    assert len(response.get_data()) < raw / 3
+
+
+def test_head_on_a_static_file_gives_the_headers_without_the_body(app, client):
+    url = versioned(app, "portal.css")
+    got = client.get(url, headers={"Accept-Encoding": "br"})
+    head = client.head(url, headers={"Accept-Encoding": "br"})
+    assert head.status_code == 200
+    assert head.get_data() == b""
+    assert head.headers["Content-Length"] == got.headers["Content-Length"]
+    assert head.headers["Content-Encoding"] == "br"
+
+
+def test_a_stylesheet_asked_for_again_is_not_sent_again(app, client):
+    url = versioned(app, "portal.css")
+    etag = client.get(url).headers["ETag"]
+    again = client.get(url, headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.get_data() == b""
+
+
+def test_a_url_whose_hash_is_not_the_files_is_not_cached_for_a_year(client):
+    # An old page's URL, or a made-up one, must not pin today's file for a year.
+    response = client.get("/static/portal.css?v=000000000000")
+    assert response.status_code == 200
+    assert "immutable" not in response.headers["Cache-Control"]
+    assert "max-age=31536000" not in response.headers["Cache-Control"]
+
+
+@pytest.mark.parametrize("path", [
+    "/static/../portal/__init__.py",
+    "/static/%2e%2e/portal/__init__.py",
+    "/static/vendor/../../pyproject.toml",
+    "/static/..%2fpyproject.toml",
+    "/static/portal.css.br",
+    "/static/vendor/",
+    "/static/",
+])
+def test_nothing_outside_the_static_files_is_served(client, path):
+    response = client.get(path)
+    assert response.status_code == 404
+    assert b"[project]" not in response.get_data()
+    assert b"create_app" not in response.get_data()
+
+
+def test_a_doubled_slash_is_redirected_to_the_file_itself(client):
+    response = client.get("/static//portal.css")
+    assert response.status_code == 308
+    assert response.headers["Location"].endswith("/static/portal.css")
+
+
+def test_the_compressed_copies_are_made_in_the_instance_folder(app):
+    cache = Path(app.instance_path) / "static-cache"
+    [copy] = [folder for folder in cache.iterdir() if not folder.name.startswith(".")]
+    assert (copy / "vendor" / "htmx-4.0.1.min.js.br").is_file()
+    assert (copy / "vendor" / "htmx-4.0.1.min.js.gz").is_file()
+    assert (copy / "portal.css").read_bytes() == (STATIC / "portal.css").read_bytes()
+    assert not list(STATIC.rglob("*.br")) and not list(STATIC.rglob("*.gz"))
+
+
+def test_workers_starting_at_once_share_one_complete_copy(tmp_path):
+    # gunicorn starts its workers together: each builds aside, the first rename wins.
+    from portal.compression import precompressed_copy
+
+    cache = tmp_path / "static-cache"
+    start = threading.Barrier(6)
+    results, errors = [], []
+
+    def worker():
+        start.wait()
+        try:
+            results.append(precompressed_copy(STATIC, cache))
+        except Exception as error:  # collected, so the assertion below shows it
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(set(results)) == 1
+    assert [p.name for p in cache.iterdir()] == [results[0].name]  # no half-built folders left
+    assert brotli.decompress((results[0] / "portal.css.br").read_bytes()) == (
+        STATIC / "portal.css").read_bytes()
+
+
+def test_the_portal_starts_and_serves_static_files_when_the_instance_folder_is_read_only(
+        database_uri, tmp_path, monkeypatch):
+    from portal import compression, create_app
+    from tests.conftest import base_config
+
+    def refuse(*args, **kwargs):
+        raise PermissionError("read-only file system")
+
+    monkeypatch.setattr(compression, "precompressed_copy", refuse)
+    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "instance"))
+    app = create_app(base_config(database_uri))
+    response = app.test_client().get("/static/portal.css", headers={"Accept-Encoding": "br"})
+    assert response.status_code == 200
+    assert response.get_data() == (STATIC / "portal.css").read_bytes()
+
+
+# ---- the icon ---------------------------------------------------------------------------------
+
+def test_pages_name_an_icon_that_is_served(client_request, client):
+    # Without one, every browser asks for /favicon.ico and gets a 404.
+    icon = client_request.get("login.signed_out").select_one('link[rel="icon"]')
+    response = client.get(icon["href"])
+    assert response.status_code == 200
+    assert response.mimetype == "image/svg+xml"
+    assert icon["href"].startswith("/static/favicon.svg?v=")
+    assert "immutable" in response.headers["Cache-Control"]
+
+
+def test_the_merchants_uploaded_icon_is_the_pages_icon(app, client_request, client, session):
+    from portal.portal_settings.operations import get_branding
+
+    uploads = Path(app.instance_path) / "uploads"
+    uploads.mkdir(parents=True)
+    (uploads / "acme-icon.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    get_branding(session).icon = "acme-icon.png"
+    session.commit()
+    href = client_request.get("login.signed_out").select_one('link[rel="icon"]')["href"]
+    assert href == "/p/branding/icon"
+    assert client.get(href).status_code == 200
