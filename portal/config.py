@@ -47,7 +47,8 @@ class Defaults:
     PASSCODE_TTL_SECONDS = 600
     PASSCODE_MAX_ATTEMPTS = 5
     # Flask-Limiter strings; see portal/login/limits.py.
-    LOGIN_EMAIL_LIMIT_PER_ADDRESS = "3 per 10 minutes;10 per day"
+    LOGIN_EMAIL_LIMIT_PER_ADDRESS_AND_IP = "3 per 10 minutes;10 per day"
+    LOGIN_EMAIL_LIMIT_PER_ADDRESS = "20 per hour;50 per day"
     LOGIN_EMAIL_LIMIT_PER_IP = "10 per 10 minutes;50 per day"
     LOGIN_CODE_CHECK_LIMIT_PER_IP = "20 per 10 minutes;100 per day"
     # Sending after the response keeps known and unknown addresses equally fast to answer.
