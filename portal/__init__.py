@@ -57,10 +57,10 @@ def create_app(config: dict | None = None) -> Flask:
     config_module.finish(app.config, app.instance_path)
 
     if app.config["PROXY_FIX_X_FOR"]:
-        from werkzeug.middleware.proxy_fix import ProxyFix
+        from portal.proxy import behind_proxies
 
-        hops = int(app.config["PROXY_FIX_X_FOR"])
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+        # X-Forwarded-For and -Proto only: a forwarded Host must never build a URL.
+        app.wsgi_app = behind_proxies(app.wsgi_app, int(app.config["PROXY_FIX_X_FOR"]))
 
     # Designers override any template by putting a file of the same name in instance/templates.
     app.jinja_loader = ChoiceLoader(
