@@ -58,6 +58,8 @@ class Defaults:
     # Behind a reverse proxy set this to the number of proxies, so client IPs and HTTPS are read right.
     PROXY_FIX_X_FOR = 0
     PUBLIC_URL = "http://127.0.0.1:5000"
+    # Sent on every response in production only; "" sends none (e.g. the proxy adds its own).
+    STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"
 
 
 # Settings that must stay text even when an environment variable looks like a number or
