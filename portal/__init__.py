@@ -56,6 +56,10 @@ def create_app(config: dict | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     config_module.finish(app.config, app.instance_path)
 
+    if app.config["TRUSTED_HOSTS"]:
+        from portal.proxy import TrustedHostsOnly
+
+        app.wsgi_app = TrustedHostsOnly(app.wsgi_app, app.config["TRUSTED_HOSTS"])
     if app.config["PROXY_FIX_X_FOR"]:
         from portal.proxy import behind_proxies
 

@@ -54,3 +54,33 @@ class _CheckForwarded:
 def behind_proxies(wsgi_app, hops: int):
     """``wsgi_app`` reading client address and scheme from ``hops`` trusted proxies."""
     return ProxyFix(_CheckForwarded(wsgi_app), x_for=hops, x_proto=hops, x_host=0)
+
+
+class TrustedHostsOnly:
+    """Answers a plain 400 to a request whose Host is not in TRUSTED_HOSTS, before Flask.
+
+    Flask checks TRUSTED_HOSTS too, but then renders its error page without a URL adapter,
+    so the page's url_for fails and the answer becomes a 500. Nothing about the request is
+    echoed back.
+    """
+
+    def __init__(self, app, trusted_hosts):
+        self.app = app
+        self.trusted_hosts = list(trusted_hosts)
+
+    def __call__(self, environ, start_response):
+        from werkzeug.exceptions import SecurityError
+        from werkzeug.wsgi import get_host
+
+        try:
+            get_host(environ, self.trusted_hosts)
+        except SecurityError:
+            body = b"This portal does not answer at that address.\n"
+            start_response("400 Bad Request", [
+                ("Content-Type", "text/plain; charset=utf-8"),
+                ("Content-Length", str(len(body))),
+                ("Cache-Control", "no-store, private"),
+                ("X-Content-Type-Options", "nosniff"),
+            ])
+            return [body]
+        return self.app(environ, start_response)
