@@ -159,8 +159,13 @@ def announced_workers(environ=None, argv=None) -> int:
     environ = os.environ if environ is None else environ
     argv = sys.argv if argv is None else argv
     counts = [1]
-    words = shlex.split(environ.get("GUNICORN_CMD_ARGS", ""))
-    if argv and Path(argv[0]).name.startswith("gunicorn"):
+    announced = environ.get("GUNICORN_CMD_ARGS", "")
+    try:
+        words = shlex.split(announced)
+    except ValueError:  # an unbalanced quote: gunicorn will complain, not us
+        words = announced.split()
+    program = Path(argv[0]) if argv else Path()
+    if "gunicorn" in (program.name, program.parent.name) or program.name.startswith("gunicorn"):
         words += list(argv[1:])
     for index, word in enumerate(words):
         value = None

@@ -112,6 +112,7 @@ def test_production_refuses_memory_rate_limits_unless_told_it_runs_as_one_proces
     ("GUNICORN_CMD_ARGS", "--workers=2"),
     ("GUNICORN_CMD_ARGS", "-w 2"),
     ("GUNICORN_CMD_ARGS", "-w2"),
+    ("GUNICORN_CMD_ARGS", "--name 'billing portal --workers 3"),  # unbalanced quote
 ])
 def test_production_refuses_memory_rate_limits_with_several_workers_even_when_told_one(
         production, variable, value):
@@ -140,6 +141,7 @@ def test_development_keeps_memory_rate_limits_whatever_the_workers(production):
     (["/srv/venv/bin/gunicorn", "--workers", "3", "wsgi:app"], 3),
     (["/srv/venv/bin/gunicorn", "-w", "5", "wsgi:app"], 5),
     (["/srv/venv/bin/gunicorn", "wsgi:app"], 1),
+    (["/srv/venv/lib/python3.11/site-packages/gunicorn/__main__.py", "-w4"], 4),  # python -m
     (["/usr/bin/python", "-w", "5"], 1),  # not gunicorn: its -w means something else
 ])
 def test_the_worker_count_is_read_from_gunicorns_command_line(argv, expected):
