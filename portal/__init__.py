@@ -56,14 +56,20 @@ def create_app(config: dict | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     config_module.finish(app.config, app.instance_path)
 
-    if app.config["PROXY_FIX_X_FOR"]:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
-        hops = int(app.config["PROXY_FIX_X_FOR"])
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    # Wrapped inside out: the request meets ProxyFix, then the host check, then WhiteNoise's
+    # static files (before Flask, so no session cookie), then Flask with compressed pages.
     from portal import compression
 
-    compression.init_app(app)  # first: static files before Flask, pages compressed last
+    compression.init_app(app)
+    if app.config["TRUSTED_HOSTS"]:
+        from portal.proxy import TrustedHostsOnly
+
+        app.wsgi_app = TrustedHostsOnly(app.wsgi_app, app.config["TRUSTED_HOSTS"])
+    if app.config["PROXY_FIX_X_FOR"]:
+        from portal.proxy import behind_proxies
+
+        # X-Forwarded-For and -Proto only: a forwarded Host must never build a URL.
+        app.wsgi_app = behind_proxies(app.wsgi_app, int(app.config["PROXY_FIX_X_FOR"]))
 
     # Designers override any template by putting a file of the same name in instance/templates.
     app.jinja_loader = ChoiceLoader(

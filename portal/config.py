@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
+import shlex
+import sys
 import tempfile
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 class ConfigError(RuntimeError):
     """The configuration cannot be used; the message names the setting to fix."""
 
 
-# Values people paste from tutorials; a production portal must never run with them.
-DEVELOPMENT_SECRET_KEYS = {"", "dev", "development", "secret", "changeme", "change-me", "test"}
+# Values people paste from tutorials; a production portal must never run with them. (Short
+# ones are refused by length anyway; the long one is the example in Flask's own documentation.)
+DEVELOPMENT_SECRET_KEYS = {"", "dev", "development", "secret", "changeme", "change-me", "test",
+                           "192b9bdd22ab9ed4d12e236c78afcb9a393ec15f71bbf5dc987d54727823bcbf"}
+SECRET_KEY_MIN_LENGTH = 32
+SECRET_KEY_MIN_BITS = 128
+RANDOM_VALUE_COMMAND = "python3 -c 'import secrets; print(secrets.token_hex(32))'"
 
 
 class Defaults:
@@ -26,6 +36,7 @@ class Defaults:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_NAME = "portal_session"
+    SESSION_COOKIE_SECURE = None  # true in production, false in development, unless set
     PERMANENT_SESSION_LIFETIME = timedelta(hours=1)  # the signed-in idle limit
     MAIL_SERVER = "localhost"
     MAIL_PORT = 25
@@ -40,6 +51,9 @@ class Defaults:
     # "console" prints mail and keeps it in the development mailbox; "smtp" sends it.
     MAIL_BACKEND = None
     RATELIMIT_STORAGE_URI = "memory://"
+    # memory:// keeps counts in each process; production accepts it only when the operator
+    # says the portal runs as one process.
+    RATELIMIT_SINGLE_PROCESS = False
     RATELIMIT_HEADERS_ENABLED = True
     BABEL_DEFAULT_LOCALE = "en"
     BABEL_DEFAULT_TIMEZONE = "UTC"
@@ -47,7 +61,8 @@ class Defaults:
     PASSCODE_TTL_SECONDS = 600
     PASSCODE_MAX_ATTEMPTS = 5
     # Flask-Limiter strings; see portal/login/limits.py.
-    LOGIN_EMAIL_LIMIT_PER_ADDRESS = "3 per 10 minutes;10 per day"
+    LOGIN_EMAIL_LIMIT_PER_ADDRESS_AND_IP = "3 per 10 minutes;10 per day"
+    LOGIN_EMAIL_LIMIT_PER_ADDRESS = "20 per hour;50 per day"
     LOGIN_EMAIL_LIMIT_PER_IP = "10 per 10 minutes;50 per day"
     LOGIN_CODE_CHECK_LIMIT_PER_IP = "20 per 10 minutes;100 per day"
     # Sending after the response keeps known and unknown addresses equally fast to answer.
@@ -57,6 +72,11 @@ class Defaults:
     # Behind a reverse proxy set this to the number of proxies, so client IPs and HTTPS are read right.
     PROXY_FIX_X_FOR = 0
     PUBLIC_URL = "http://127.0.0.1:5000"
+    # Host names requests may carry (Flask answers others 400); production defaults to
+    # PUBLIC_URL's host, development accepts any.
+    TRUSTED_HOSTS = None
+    # Sent on every response in production only; "" sends none (e.g. the proxy adds its own).
+    STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"
 
 
 # Settings that must stay text even when an environment variable looks like a number or
@@ -88,19 +108,111 @@ def finish(config: dict, instance_path: str) -> None:
         if _is_development_key(key, instance_path):
             raise ConfigError(
                 "PORTAL_SECRET_KEY must be set to a long random value when PORTAL_ENV=production"
+                f" (at least {SECRET_KEY_MIN_LENGTH} characters; make one with {RANDOM_VALUE_COMMAND})"
             )
         if config.get("MAIL_BACKEND") == "console":
             raise ConfigError("PORTAL_MAIL_BACKEND=console is for development only")
+        _check_public_url(config)
+        _check_rate_limit_storage(config)
     elif not key:
         config["SECRET_KEY"] = _development_secret_key(instance_path)
+    if config.get("SESSION_COOKIE_SECURE") is None:
+        config["SESSION_COOKIE_SECURE"] = production
+    hosts = config.get("TRUSTED_HOSTS")
+    if isinstance(hosts, str):
+        # PORTAL_TRUSTED_HOSTS=billing.example.com is text, not JSON: Flask wants a list.
+        hosts = [name for name in hosts.replace(",", " ").split() if name]
+    if hosts is None and production:
+        hosts = [urlsplit(config["PUBLIC_URL"]).hostname]
+    config["TRUSTED_HOSTS"] = list(hosts) if hosts is not None else None
+
+
+def _check_public_url(config: dict) -> None:
+    """Production answers only at its https address: the login URLs and the trusted host."""
+    url = urlsplit(str(config.get("PUBLIC_URL") or ""))
+    if url.scheme != "https" or not url.hostname:
+        raise ConfigError("PORTAL_PUBLIC_URL must be the portal's https:// address "
+                          "(e.g. https://billing.example.com) when PORTAL_ENV=production")
+
+
+def _check_rate_limit_storage(config: dict) -> None:
+    """memory:// counts per process: with several workers every limit is multiplied."""
+    if not config.get("RATELIMIT_ENABLED", True):
+        return
+    if not str(config.get("RATELIMIT_STORAGE_URI") or "memory://").startswith("memory://"):
+        return
+    if not config.get("RATELIMIT_SINGLE_PROCESS"):
+        raise ConfigError(
+            "PORTAL_RATELIMIT_STORAGE_URI=memory:// keeps rate-limit counts in each process, so "
+            "several workers multiply every limit: use redis://..., or set "
+            "PORTAL_RATELIMIT_SINGLE_PROCESS=true if the portal runs as one process")
+    workers = announced_workers()
+    if workers > 1:
+        raise ConfigError(
+            f"PORTAL_RATELIMIT_STORAGE_URI=memory:// with {workers} gunicorn workers multiplies "
+            "every rate limit by the worker count: use redis://... or one worker")
+
+
+def announced_workers(environ=None, argv=None) -> int:
+    """The most worker processes gunicorn was told to start (WEB_CONCURRENCY, GUNICORN_CMD_ARGS
+    or its command line), 1 when none is named. A gunicorn.conf.py is not read."""
+    environ = os.environ if environ is None else environ
+    argv = sys.argv if argv is None else argv
+    counts = [1]
+    announced = environ.get("GUNICORN_CMD_ARGS", "")
+    try:
+        words = shlex.split(announced)
+    except ValueError:  # an unbalanced quote: gunicorn will complain, not us
+        words = announced.split()
+    program = Path(argv[0]) if argv else Path()
+    if "gunicorn" in (program.name, program.parent.name) or program.name.startswith("gunicorn"):
+        words += list(argv[1:])
+    for index, word in enumerate(words):
+        value = None
+        if word in ("-w", "--workers") and index + 1 < len(words):
+            value = words[index + 1]
+        elif word.startswith("--workers="):
+            value = word.split("=", 1)[1]
+        elif word.startswith("-w") and len(word) > 2:
+            value = word[2:].lstrip("=")
+        if value is not None and value.strip().isdigit():
+            counts.append(int(value))
+    concurrency = str(environ.get("WEB_CONCURRENCY", "")).strip()
+    if concurrency.isdigit():
+        counts.append(int(concurrency))
+    return max(counts)
+
+
+def estimated_secret_bits(text: str) -> float:
+    """A cautious estimate of the randomness in ``text``, in bits.
+
+    The length times the Shannon entropy per character, of the characters and of the steps
+    between neighbours, whichever is lower: repeated characters ("aaaa...") score nothing on
+    the first, runs ("0123...", "abcd...") nothing on the second. A key that repeats a chunk
+    of itself scores only its distinct three-character pieces.
+    """
+    if len(text) < 3:
+        return 0.0
+
+    def per_symbol(symbols) -> float:
+        counts = Counter(symbols)
+        total = sum(counts.values())
+        return -sum(n / total * math.log2(n / total) for n in counts.values())
+
+    steps = [ord(b) - ord(a) for a, b in zip(text, text[1:], strict=False)]
+    pieces = [text[i:i + 3] for i in range(len(text) - 2)]
+    distinct = len(set(pieces)) / len(pieces)
+    return len(text) * min(per_symbol(text), per_symbol(steps)) * min(1.0, distinct / 0.75)
 
 
 def _is_development_key(key, instance_path: str) -> bool:
-    """Missing, short, a tutorial value, or the key development mode made for itself."""
+    """Missing, short, too predictable, a tutorial value, or the key development mode made."""
     if not key:
         return True
     text = key.decode(errors="replace") if isinstance(key, bytes) else str(key)
-    if text.strip().lower() in DEVELOPMENT_SECRET_KEYS or len(text.strip()) < 16:
+    if text.strip().lower() in DEVELOPMENT_SECRET_KEYS or len(text.strip()) < SECRET_KEY_MIN_LENGTH:
+        return True
+    if estimated_secret_bits(text.strip()) < SECRET_KEY_MIN_BITS:
         return True
     made_for_development = Path(instance_path) / "secret_key"
     return made_for_development.exists() and made_for_development.read_text().strip() == text.strip()

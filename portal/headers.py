@@ -4,28 +4,52 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Flask, g, request
+from flask import Flask, has_request_context, request
+
+_NONCE = "portal.csp_nonce"
+# Public images every visitor gets alike, with no customer data in them: cached like static files.
+_SHARED_ENDPOINTS = {"customers.branding_image"}
+
+
+def csp_nonce() -> str:
+    """This request's CSP nonce, made on first use.
+
+    Made lazily, not in a before_request: a check that fails earlier (Flask-WTF's CSRF check is
+    one) would otherwise render its page with an empty nonce, and the browser would block the
+    layout's <style>. Kept on the request, not on ``g``, which can outlive a request.
+    """
+    if not has_request_context():
+        return ""  # emails and PDFs rendered outside a request carry no CSP
+    nonce = request.environ.get(_NONCE)
+    if nonce is None:
+        nonce = request.environ[_NONCE] = secrets.token_urlsafe(16)
+    return nonce
 
 
 def register_security_headers(app: Flask) -> None:
-    @app.before_request
-    def make_nonce():
-        g.csp_nonce = secrets.token_urlsafe(16)
-
     @app.after_request
     def headers(response):
         # The nonce admits only the layout's one <style> with the brand colours.
-        nonce = g.get("csp_nonce", "")
         response.headers.setdefault(
             "Content-Security-Policy",
-            f"default-src 'self'; img-src 'self' data:; style-src 'self' 'nonce-{nonce}'; "
+            f"default-src 'self'; img-src 'self' data:; style-src 'self' 'nonce-{csp_nonce()}'; "
             "script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
         )
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        if request.path.startswith("/p/"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        elif request.endpoint == "static" and request.args.get("v"):
+        hsts = app.config.get("STRICT_TRANSPORT_SECURITY")
+        if hsts and app.config["ENV"] == "production":
+            # Every response, not only those known to be HTTPS: behind a proxy that does not
+            # forward the scheme the app cannot tell, and browsers ignore it over plain HTTP.
+            response.headers.setdefault("Strict-Transport-Security", hsts)
+        if (request.path.startswith(("/p/", "/dev/"))
+                and request.endpoint not in _SHARED_ENDPOINTS):
+            # Replaces what send_file set for PDFs: customer data stays out of every cache,
+            # redirects and errors included.
+            response.headers["Cache-Control"] = "no-store, private"
+            response.headers.pop("Expires", None)
+        elif (request.endpoint == "static" and request.args.get("v")
+              and response.status_code == 200):
             # static_url() puts the content hash in ?v=, so a changed file gets a new URL.
             response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
         return response

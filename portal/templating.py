@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from flask import Flask, g, url_for
+from flask import Flask, url_for
 
 from portal.compression import content_hash
 from portal.extensions import db
+from portal.headers import csp_nonce
 
 _HEX_COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}){1,2}")
 
@@ -47,7 +48,7 @@ def register_template_helpers(app: Flask) -> None:
             "current_customer": current_customer,
             "portal_configuration": configuration_for_request,
             "static_url": static_url,
-            "csp_nonce": g.get("csp_nonce", ""),
+            "csp_nonce": csp_nonce(),  # the same nonce the header names, made on first use
         }
 
     @app.template_filter("css_color")

@@ -18,6 +18,10 @@ from portal.config import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD_KEY = "k3y-for-tests-Z8qv2Lr7pW1xN4mB6cT9"
+# What else production needs to start (see tests/test_production_config.py).
+PRODUCTION = {"PORTAL_ENV": "production", "PORTAL_SECRET_KEY": GOOD_KEY,
+              "PORTAL_PUBLIC_URL": "https://billing.example.com",
+              "PORTAL_RATELIMIT_SINGLE_PROCESS": "true"}
 
 
 @pytest.fixture
@@ -112,8 +116,8 @@ def test_production_refuses_the_key_development_mode_made(instance, monkeypatch)
 
 
 def test_production_with_a_real_key_sends_mail_by_smtp_and_has_no_mailbox(instance, monkeypatch):
-    monkeypatch.setenv("PORTAL_ENV", "production")
-    monkeypatch.setenv("PORTAL_SECRET_KEY", GOOD_KEY)
+    for name, value in PRODUCTION.items():
+        monkeypatch.setenv(name, value)
     app = create_app()
     assert app.config["ENV"] == "production"
     assert app.config["MAIL_BACKEND"] == "smtp"
@@ -161,8 +165,7 @@ def test_gunicorn_stops_with_the_one_line_instead_of_restarting_workers(instance
 def test_wsgi_builds_the_app_with_a_real_key(instance):
     code = "import wsgi; print(wsgi.app.config['ENV'])"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT,
-                            env=clean_env(instance, PORTAL_ENV="production",
-                                          PORTAL_SECRET_KEY=GOOD_KEY),
+                            env=clean_env(instance, **PRODUCTION),
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "production"

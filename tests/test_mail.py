@@ -90,7 +90,8 @@ def test_a_message_that_does_not_exist_is_not_found(app, client_request):
 class TestProduction:
     @pytest.fixture
     def app_config(self):
-        return {"ENV": "production", "MAIL_BACKEND": "smtp"}
+        return {"ENV": "production", "MAIL_BACKEND": "smtp", "PUBLIC_URL": "https://localhost",
+                "RATELIMIT_SINGLE_PROCESS": True}
 
     def test_the_mailbox_page_does_not_exist(self, app, session, client):
         send_to_nobody = DevMail(recipients="jenny.rosen@example.com", subject="Old", body_text="x")

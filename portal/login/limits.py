@@ -22,8 +22,12 @@ from portal.extensions import limiter
 
 # Overridable in the app's configuration; read on every check so tests and deployments can tune.
 DEFAULT_LIMITS = {
-    # Passcode emails to one address, however many browsers or networks ask.
-    "LOGIN_EMAIL_LIMIT_PER_ADDRESS": "3 per 10 minutes;10 per day",
+    # Passcode emails to one address asked for from one client IP: the tight limit. Keyed by
+    # both, so an attacker who exhausts it from their network does not lock the customer out.
+    "LOGIN_EMAIL_LIMIT_PER_ADDRESS_AND_IP": "3 per 10 minutes;10 per day",
+    # Passcode emails to one address, however many browsers or networks ask: a looser overall
+    # cap, so many IPs together still cannot flood one inbox.
+    "LOGIN_EMAIL_LIMIT_PER_ADDRESS": "20 per hour;50 per day",
     # Passcode emails asked for from one client IP (offices and mobile networks share IPs).
     "LOGIN_EMAIL_LIMIT_PER_IP": "10 per 10 minutes;50 per day",
     # Codes checked from one client IP; each passcode allows 5 tries on top of this.
@@ -51,6 +55,15 @@ def address_key(email: str) -> str:
     secret = current_app.config["SECRET_KEY"]
     secret = secret if isinstance(secret, bytes) else str(secret).encode()
     return hmac.new(secret, b"login-rate:" + email.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def passcode_email_checks(email_normalized: str) -> tuple[tuple[str, str], ...]:
+    """The limits one passcode email to ``email_normalized`` counts against."""
+    ip = client_ip()
+    address = address_key(email_normalized)
+    return (("LOGIN_EMAIL_LIMIT_PER_IP", ip),
+            ("LOGIN_EMAIL_LIMIT_PER_ADDRESS_AND_IP", f"{address}:{ip}"),
+            ("LOGIN_EMAIL_LIMIT_PER_ADDRESS", address))
 
 
 def hit(*checks: tuple[str, str]) -> Breach | None:

@@ -28,6 +28,10 @@ log = logging.getLogger("portal.login")
 _lock = threading.Lock()
 _executor: ThreadPoolExecutor | None = None
 _pending: set[Future] = set()
+# The newest queued email per recipient. Two threads send, so without this a slow send could be
+# overtaken by the next code to the same address, and the newest email in the inbox would hold
+# a code that no longer works.
+_latest_for: dict[str, Future] = {}
 
 
 def send_passcode_email(to: str, *, code: str, valid_for: str, deliver: bool) -> None:
@@ -39,17 +43,24 @@ def send_passcode_email(to: str, *, code: str, valid_for: str, deliver: bool) ->
         return
 
     # Rendered in a copy of this request's context: templates see the same app and locale.
-    @copy_current_request_context
-    def job():
-        _send_passcode_email(to, code, valid_for, deliver)
-
+    recipient = to.strip().lower()
     global _executor
     with _lock:
+        earlier = _latest_for.get(recipient)
+
+        @copy_current_request_context
+        def job():
+            if earlier is not None:
+                # Submitted before this job, so a worker has already taken it: no deadlock.
+                wait([earlier])
+            _send_passcode_email(to, code, valid_for, deliver)
+
         if _executor is None:
             _executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="login-mail")
         future = _executor.submit(job)
         _pending.add(future)
-    future.add_done_callback(_forget)
+        _latest_for[recipient] = future
+    future.add_done_callback(lambda done: _forget(done, recipient))
 
 
 def _send_passcode_email(to: str, code: str, valid_for: str, deliver: bool) -> None:
@@ -72,9 +83,11 @@ def _send_passcode_email(to: str, code: str, valid_for: str, deliver: bool) -> N
         log.error("sending the login_code email to %s failed: %s", to, type(error).__name__)
 
 
-def _forget(future: Future) -> None:
+def _forget(future: Future, recipient: str) -> None:
     with _lock:
         _pending.discard(future)
+        if _latest_for.get(recipient) is future:
+            del _latest_for[recipient]
 
 
 def wait_until_sent(timeout: float = 10.0) -> bool:

@@ -48,9 +48,7 @@ def enter_email(link_id: str):
     if not form.validate():
         return _email_step(link, form, status=422)
     email = form.email.data
-    breach = limits.hit(("LOGIN_EMAIL_LIMIT_PER_IP", limits.client_ip()),
-                        ("LOGIN_EMAIL_LIMIT_PER_ADDRESS",
-                         limits.address_key(normalize_email(email))))
+    breach = limits.hit(*limits.passcode_email_checks(normalize_email(email)))
     if breach:
         form.form_errors.append(f"You have asked for too many codes. Wait {_minutes(breach.minutes)}, "
                                 "then try again.")
@@ -117,9 +115,7 @@ def resend_code(link_id: str):
     passcode = _current_passcode(link)
     if passcode is None or not ResendForm().validate():
         return _start_again(link)
-    breach = limits.hit(("LOGIN_EMAIL_LIMIT_PER_IP", limits.client_ip()),
-                        ("LOGIN_EMAIL_LIMIT_PER_ADDRESS",
-                         limits.address_key(passcode.email_normalized)))
+    breach = limits.hit(*limits.passcode_email_checks(passcode.email_normalized))
     if breach:
         form = CodeForm(formdata=None)
         form.form_errors.append(f"You have asked for too many codes. Wait {_minutes(breach.minutes)}, "

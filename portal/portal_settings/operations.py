@@ -6,7 +6,7 @@ import secrets
 from datetime import datetime
 
 from flask import has_request_context, request
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from portal.events import raise_event
@@ -97,11 +97,22 @@ def activate_login_link(session: Session, *, now: datetime, rotate: bool = False
 
 
 def deactivate_login_links(session: Session, *, now: datetime) -> int:
-    """Kill every login link, so every copy already shared answers 'not active'."""
+    """Kill every login link, so every copy already shared answers 'not active', and end every
+    sign-in made through one: whoever the link let in must sign in again."""
+    from portal.customers.models import SignInSession
+
     links = session.scalars(select(LoginLink).where(LoginLink.active.is_(True))).all()
     for link in links:
         link.active = False
         link.deactivated_at = now
     default_configuration(session).login_page_enabled = False
-    raise_event(session, "login_link.deactivated", now=now, actor="merchant")
+    # Only one link is ever active, so the login-link sign-ins are its sign-ins. Sessions
+    # opened by the merchant's server (via="portal_session") did not use the link and stay.
+    ended = session.execute(
+        update(SignInSession)
+        .where(SignInSession.via == "login_link", SignInSession.ended_at.is_(None))
+        .values(ended_at=now)
+    ).rowcount
+    raise_event(session, "login_link.deactivated", now=now, actor="merchant",
+                data={"sign_ins_ended": ended})
     return len(links)
