@@ -246,7 +246,7 @@ def settings_the_code_reads() -> set[str]:
     from portal.login.limits import DEFAULT_LIMITS
 
     names = {name for name in vars(Defaults) if name.isupper()} | set(DEFAULT_LIMITS)
-    pattern = re.compile(r"config(?:\[|\.get\()\s*[\"']([A-Z][A-Z0-9_]+)[\"']")
+    pattern = re.compile(r"config(?:\[|\.get\(|\.setdefault\()\s*[\"']([A-Z][A-Z0-9_]+)[\"']")
     for path in (ROOT / "portal").rglob("*.py"):
         names |= set(pattern.findall(path.read_text()))
     return names - UNDOCUMENTED
