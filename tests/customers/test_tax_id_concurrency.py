@@ -109,6 +109,8 @@ def test_a_duplicate_tax_id_that_slips_past_the_check_is_refused_as_a_duplicate(
     with pytest.raises(operations.TaxIdRefused, match="You have already added this tax ID"):
         operations.add_tax_id(session, customer, "eu_vat", "DE 136 695 976", now=now,
                               actor="test")
+    # The page shown with the refusal lists the one tax ID, not the copy that was refused.
+    assert [t.id for t in customer.tax_ids] == [first.id]
     session.commit()  # the transaction survived the refused insert
     assert [t.id for t in _stored(session, customer)] == [first.id]
     assert len(_events(session, "customer.tax_id.created")) == 1
