@@ -71,6 +71,9 @@ class Customer(db.Model):
 
 class TaxId(db.Model):
     __tablename__ = "tax_id"
+    # Each number once per customer, behind the lock add_tax_id takes.
+    __table_args__ = (Index("uq_tax_id_customer_type_value", "customer_id", "type", "value",
+                            unique=True),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=id_factory("txi"))
     customer_id: Mapped[str] = mapped_column(

@@ -9,11 +9,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.customers.models import Customer, SignInSession, TaxId
 from portal.customers.tax_ids import normalize_tax_id
 from portal.events import raise_event
+from portal.locking import lock_customer
 from portal.portal_settings.models import PortalConfiguration, PortalSession
 from portal.rendering import is_safe_return_url
 
@@ -29,6 +31,7 @@ SECTIONS = ("name", "email", "phone", "address", "shipping", "tax_id")
 
 # Enough for a business registered in several places; a bound, so the list stays a list.
 MAX_TAX_IDS = 10
+DUPLICATE_TAX_ID = "You have already added this tax ID"
 
 
 class TaxIdRefused(ValueError):
@@ -78,16 +81,26 @@ def add_tax_id(session: Session, customer: Customer, type: str, value: str, *,
     """Check and add a tax ID; raises InvalidTaxId for a wrong number, TaxIdRefused for a
     duplicate or one too many."""
     number, country = normalize_tax_id(type, value)
-    existing = session.scalars(select(TaxId).where(TaxId.customer_id == customer.id)).all()
+    # Locked before counting: otherwise parallel adds each count fewer than the cap, or each
+    # find no copy of the same number, and all are stored.
+    lock_customer(session, customer)
+    existing = _tax_ids_of(session, customer.id)
     if any(t.type == type and t.value == number for t in existing):
-        raise TaxIdRefused("You have already added this tax ID")
+        raise TaxIdRefused(DUPLICATE_TAX_ID)
     if len(existing) >= MAX_TAX_IDS:
         raise TaxIdRefused(f"You can add up to {MAX_TAX_IDS} tax IDs. "
                            "Remove one you no longer use first")
     tax_id = TaxId(customer_id=customer.id, type=type, value=number, country=country,
                    created=now)
-    customer.tax_ids.append(tax_id)
-    session.flush()
+    try:
+        # A savepoint, so the unique index firing leaves the caller's transaction usable.
+        with session.begin_nested():
+            customer.tax_ids.append(tax_id)
+            session.flush()
+    except IntegrityError:
+        # Added meanwhile by a writer that did not take the lock: the unique index stopped
+        # this copy. (The savepoint's rollback expired the customer, so its list reloads.)
+        raise TaxIdRefused(DUPLICATE_TAX_ID) from None
     raise_event(session, "customer.tax_id.created", now=now, actor=actor,
                 customer_id=customer.id, object_id=tax_id.id,
                 data={"type": type, "value": number, "country": country})
@@ -96,14 +109,24 @@ def add_tax_id(session: Session, customer: Customer, type: str, value: str, *,
 
 def remove_tax_id(session: Session, customer: Customer, tax_id: TaxId, *,
                   now: datetime, actor: str) -> None:
-    """Remove one of the customer's tax IDs and raise customer.tax_id.deleted."""
+    """Remove one of the customer's tax IDs and raise customer.tax_id.deleted; one another
+    request removed first stays removed, and nothing more happens."""
     if tax_id.customer_id != customer.id:
         raise LookupError("that tax ID belongs to another customer")
+    lock_customer(session, customer)
+    # The lock reloaded the customer's list of tax IDs as it is now.
+    if tax_id not in customer.tax_ids:
+        return
     customer.tax_ids.remove(tax_id)
     raise_event(session, "customer.tax_id.deleted", now=now, actor=actor,
                 customer_id=customer.id, object_id=tax_id.id,
                 data={"type": tax_id.type, "value": tax_id.value, "country": tax_id.country})
     session.flush()
+
+
+def _tax_ids_of(session: Session, customer_id: str) -> list[TaxId]:
+    """The customer's tax IDs as stored now."""
+    return list(session.scalars(select(TaxId).where(TaxId.customer_id == customer_id)))
 
 
 def merchant_return_url(session: Session, sign_in: SignInSession | None,

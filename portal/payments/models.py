@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.dbtypes import UTCDateTime, utcnow
@@ -26,11 +26,19 @@ BRAND_NAMES = {
     "unionpay": "UnionPay",
 }
 
+LIVE_CARD_WHERE = "customer_id IS NOT NULL AND detached_at IS NULL"
+
 
 class PaymentMethod(db.Model):
     __tablename__ = "payment_method"
     __table_args__ = (
         CheckConstraint("card_exp_month BETWEEN 1 AND 12", name="card_exp_month_valid"),
+        # One saved copy of a card (same number, same expiry) per customer, behind the lock
+        # attach_card takes. Only live cards: a removed card keeps its row for history, with
+        # customer_id cleared, and the customer may add the same card again.
+        Index("uq_payment_method_live_card", "customer_id", "fingerprint", "card_exp_month",
+              "card_exp_year", unique=True,
+              postgresql_where=text(LIVE_CARD_WHERE), sqlite_where=text(LIVE_CARD_WHERE)),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=id_factory("pm"))

@@ -11,11 +11,13 @@ from datetime import datetime
 
 from babel.lists import format_list
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.customers.models import Customer
 from portal.events import raise_event
-from portal.payments.gateway import CardDetails, PaymentGateway
+from portal.locking import lock_customer
+from portal.payments.gateway import CardDetails, PaymentGateway, TokenizedCard
 from portal.payments.models import PaymentMethod
 from portal.subscriptions.models import LIVE_STATUSES, Subscription
 
@@ -58,22 +60,11 @@ def attach_card(session: Session, customer: Customer, card_details: CardDetails,
                 make_default: bool, now: datetime, actor: str, gateway: PaymentGateway,
                 ip_address: str | None = None) -> AttachedCard:
     """Tokenize a card with the gateway and save it; raises CardError when it is refused."""
+    # The processor call comes before the lock, so a slow processor holds up no other request.
     card = gateway.tokenize_card(card_details, now=now)
-    existing = None
-    if card.fingerprint:
-        existing = session.scalars(
-            select(PaymentMethod).where(
-                PaymentMethod.customer_id == customer.id,
-                PaymentMethod.fingerprint == card.fingerprint,
-                PaymentMethod.card_exp_month == card.exp_month,
-                PaymentMethod.card_exp_year == card.exp_year,
-            )
-        ).first()
-    if existing is not None:
-        # A double click or a resubmitted form saves one card, not two.
-        gateway.detach(card.token)
-        method = existing
-    else:
+    lock_customer(session, customer)
+    existing = _saved_card_like(session, customer, card)
+    if existing is None:
         method = PaymentMethod(
             customer_id=customer.id, type="card", card_brand=card.brand, card_last4=card.last4,
             card_exp_month=card.exp_month, card_exp_year=card.exp_year,
@@ -81,11 +72,26 @@ def attach_card(session: Session, customer: Customer, card_details: CardDetails,
             processor=gateway.name, processor_token=card.token,
             billing_name=card_details.name, created=now, metadata_={},
         )
-        session.add(method)
-        session.flush()
-        raise_event(session, "payment_method.attached", now=now, actor=actor,
-                    customer_id=customer.id, object_id=method.id, ip_address=ip_address,
-                    data=_card_summary(method))
+        try:
+            # A savepoint, so the unique index firing leaves the caller's transaction usable.
+            with session.begin_nested():
+                session.add(method)
+                session.flush()
+        except IntegrityError:
+            # Saved meanwhile by a writer that did not take the lock: the unique index on live
+            # cards stopped this copy, and the customer hears what a resubmitted form hears.
+            existing = _saved_card_like(session, customer, card)
+            if existing is None:
+                raise
+        else:
+            raise_event(session, "payment_method.attached", now=now, actor=actor,
+                        customer_id=customer.id, object_id=method.id, ip_address=ip_address,
+                        data=_card_summary(method))
+    if existing is not None:
+        # A double click or a resubmitted form saves one card, not two; the processor forgets
+        # the token made for the copy.
+        gateway.detach(card.token)
+        method = existing
     if make_default:
         set_default_payment_method(session, customer, method, now=now, actor=actor,
                                    ip_address=ip_address)
@@ -96,7 +102,15 @@ def set_default_payment_method(session: Session, customer: Customer,
                                payment_method: PaymentMethod, now: datetime, actor: str,
                                ip_address: str | None = None) -> bool:
     """Make the card the customer's default, and the card of every live subscription that is
-    charged automatically. Returns False when it already was. Refuses an expired card."""
+    charged automatically. Returns False when it already was. Refuses an expired card, and
+    one removed meanwhile (by another tab, say)."""
+    lock_customer(session, customer)
+    session.refresh(payment_method)
+    if payment_method.customer_id is None:
+        raise PaymentMethodRefused(
+            f"{payment_method.label} has been removed, so it cannot be your default. "
+            "Choose another card, or add a new one."
+        )
     _check_owned(customer, payment_method)
     if payment_method.is_expired(now):
         raise PaymentMethodRefused(
@@ -165,7 +179,14 @@ def detach_payment_method(session: Session, customer: Customer, payment_method: 
                           now: datetime, actor: str, gateway: PaymentGateway,
                           ip_address: str | None = None) -> PaymentMethod | None:
     """Remove a saved card: the row stays for history, unlinked from the customer. Returns the
-    card that became the new default, if the default was removed."""
+    card that became the new default, if the default was removed. A card another request
+    removed first is left as it is (the customer's wish is already done)."""
+    # Locked before the last-card rule is read: otherwise parallel removes of a customer's
+    # cards each see another card left, and all succeed.
+    lock_customer(session, customer)
+    session.refresh(payment_method)
+    if payment_method.customer_id is None:
+        return None
     check = can_remove(session, customer, payment_method, now)
     if not check:
         raise PaymentMethodRefused(check.reason)
@@ -193,6 +214,22 @@ def detach_payment_method(session: Session, customer: Customer, payment_method: 
 
 
 # ---- helpers --------------------------------------------------------------------------------
+
+def _saved_card_like(session: Session, customer: Customer, card: TokenizedCard
+                     ) -> PaymentMethod | None:
+    """The customer's live card with the same number and expiry, if saved already."""
+    if not card.fingerprint:
+        return None
+    return session.scalars(
+        select(PaymentMethod).where(
+            PaymentMethod.customer_id == customer.id,
+            PaymentMethod.detached_at.is_(None),
+            PaymentMethod.fingerprint == card.fingerprint,
+            PaymentMethod.card_exp_month == card.exp_month,
+            PaymentMethod.card_exp_year == card.exp_year,
+        )
+    ).first()
+
 
 def _check_owned(customer: Customer, payment_method: PaymentMethod) -> None:
     if payment_method.customer_id != customer.id:
