@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 
 from flask import Flask, request
-from werkzeug.exceptions import BadRequest, NotFound, UnsupportedMediaType
+from werkzeug.exceptions import BadRequest, ClientDisconnected, NotFound, UnsupportedMediaType
 
 # Ids are prefixed random letters and digits (portal.ids), login link ids are
 # secrets.token_urlsafe (letters, digits, - and _).
@@ -27,6 +27,9 @@ _CHECKED_BY_THEIR_VIEW = {"link_id"}
 FORM_ROUTE_PREFIXES = ("/p/", "/dev/")
 FORM_CONTENT_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+# The largest form is a few kilobytes. Werkzeug bounds multipart parts (MAX_FORM_MEMORY_SIZE)
+# but reads a form-encoded body of any size into memory, so the form routes bound the body.
+FORM_BODY_LIMIT = 256 * 1024
 
 
 class FileNotAccepted(BadRequest):
@@ -64,9 +67,12 @@ def check_url_ids(endpoint: str | None, values: dict | None) -> None:
 
 
 def refuse_unusable_bodies() -> None:
-    """415 for a form route's body that is not a form, 400 for files or an unreadable body."""
+    """415 for a form route's body that is not a form, 400 for files or an unreadable body,
+    413 for one larger than any form."""
     if request.method not in _BODY_METHODS or not request.path.startswith(FORM_ROUTE_PREFIXES):
         return
+    configured = request.max_content_length
+    request.max_content_length = min(configured or FORM_BODY_LIMIT, FORM_BODY_LIMIT)
     try:
         if request.mimetype not in FORM_CONTENT_TYPES:
             # An empty body of no type is a button with no fields (the CSRF check decides).
@@ -74,8 +80,9 @@ def refuse_unusable_bodies() -> None:
                 raise FormBodyRequired()
             return
         has_files = bool(request.files)  # parses the whole form, so reading errors show here
-    except (OSError, ValueError) as error:
-        # Werkzeug's chunked decoder and servers' (gunicorn's InvalidChunkSize) raise these.
+    except (OSError, ValueError, ClientDisconnected) as error:
+        # Werkzeug's chunked decoder and servers' (gunicorn's InvalidChunkSize) raise OSError or
+        # ValueError; Werkzeug's stream turns them, and a body cut short, into ClientDisconnected.
         raise UnreadableBody() from error
     if has_files:
         raise FileNotAccepted()
