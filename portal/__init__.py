@@ -10,7 +10,7 @@ from flask import Flask, request
 from jinja2 import ChoiceLoader, FileSystemLoader
 
 from portal import config as config_module
-from portal import errors, headers, templating
+from portal import errors, headers, request_guard, templating
 from portal.extensions import (
     babel,
     csrf,
@@ -100,6 +100,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     templating.register_template_helpers(app)
     errors.register_error_pages(app)
+    request_guard.register_request_guard(app)
     headers.register_security_headers(app)
 
     from portal.cli import register_commands

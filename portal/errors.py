@@ -1,19 +1,116 @@
-"""Error pages: every error a customer can meet is a branded page, never a bare one."""
+"""Error pages: every error a customer can meet is a branded page, never a bare one.
+
+An error page must not fail itself: the session is rolled back first (a failed flush leaves
+it unusable, and the layout reads the branding through it), and if the page still cannot be
+rendered a small static page with the business name takes its place.
+"""
 
 from __future__ import annotations
 
-from flask import Flask, render_template
+import secrets
+from html import escape
+
+from flask import Flask, current_app, g, make_response, render_template, template_rendered, url_for
+from sqlalchemy import inspect as sqlalchemy_inspect
+
+from portal.extensions import db
+from portal.request_guard import FileNotAccepted, FormBodyRequired, UnreadableBody
+
+GENERIC_BUSINESS_NAME = "Billing portal"
+_LAST_BUSINESS_NAME = "portal.last_business_name"
+
+# (title, message) by status, or by the request guard's exception class.
+PAGES = {
+    400: ("Something was wrong with that request", "Go back, reload the page and try again."),
+    404: ("Page not found", "Check the address, or go back to the page you came from."),
+    405: ("This page cannot be used that way",
+          "Go back to the page you came from, reload it and try again."),
+    413: ("That was too much to send",
+          "Go back, shorten what you typed and try again."),
+    415: ("This form must be sent from the page it is on",
+          "Go back, reload the page and send the form from there."),
+    429: ("Too many attempts", "Wait a few minutes, then try again."),
+    500: ("Sorry, something went wrong", "Try again in a few minutes."),
+    FileNotAccepted: ("Files cannot be sent with this form",
+                      "This form takes typed text only. Go back, type the details into the "
+                      "boxes and try again."),
+    UnreadableBody: ("The form did not arrive in one piece",
+                     "Go back, reload the page and send the form again."),
+    FormBodyRequired: ("This form must be sent from the page it is on",
+                       "Go back, reload the page and send the form from there."),
+}
+# Headers of the error worth keeping on the page: which methods a URL takes, when to retry.
+_KEPT_HEADERS = ("Allow", "Retry-After")
 
 
 def register_error_pages(app: Flask) -> None:
-    def page(status, title, message):
-        return render_template("error.html", title=title, message=message), status
+    """A branded page for every error status a customer can meet."""
+    for key, (title, message) in PAGES.items():
+        status = key if isinstance(key, int) else key.code
+        app.register_error_handler(key, _handler(status, title, message))
+    template_rendered.connect(_remember_business_name, app)
 
-    app.register_error_handler(400, lambda e: page(400, "Something was wrong with that request",
-                                                   "Go back, reload the page and try again."))
-    app.register_error_handler(404, lambda e: page(404, "Page not found",
-                                                   "Check the address, or go back to the page you came from."))
-    app.register_error_handler(429, lambda e: page(429, "Too many attempts",
-                                                   "Wait a few minutes, then try again."))
-    app.register_error_handler(500, lambda e: page(500, "Sorry, something went wrong",
-                                                   "Try again in a few minutes."))
+
+def _handler(status: int, title: str, message: str):
+    def handle(error):
+        return error_page(status, title, message, error)
+
+    return handle
+
+
+def error_page(status: int, title: str, message: str, error=None):
+    """The error page in the layout, or a static one if even that fails."""
+    _rollback()
+    # The request guard can refuse a request before the nonce for the layout's style is made.
+    g.setdefault("csp_nonce", secrets.token_urlsafe(16))
+    try:
+        response = make_response(render_template("error.html", title=title, message=message),
+                                 status)
+    except Exception:  # noqa: BLE001 (an error page must not itself fail)
+        current_app.logger.exception("the %s error page could not be rendered", status)
+        _rollback()
+        response = make_response(_static_page(title, message), status)
+    if error is not None and hasattr(error, "get_headers"):
+        for name, value in error.get_headers():
+            if name in _KEPT_HEADERS:
+                response.headers[name] = value
+    return response
+
+
+def _rollback() -> None:
+    try:
+        db.session.rollback()
+    except Exception:  # noqa: BLE001 (a broken connection must not stop the error page)
+        current_app.logger.exception("rolling back before an error page failed")
+
+
+def _remember_business_name(sender, template, context, **extra) -> None:
+    """Keep the business name of the last page rendered, for the static error page."""
+    branding = context.get("branding")
+    if branding is None:
+        return
+    try:
+        # The loaded value only: reading an expired attribute would query the database.
+        name = sqlalchemy_inspect(branding).dict.get("business_name")
+    except Exception:  # noqa: BLE001
+        return
+    if name:
+        sender.extensions[_LAST_BUSINESS_NAME] = name
+
+
+def _static_page(title: str, message: str) -> str:
+    name = current_app.extensions.get(_LAST_BUSINESS_NAME) or GENERIC_BUSINESS_NAME
+    try:
+        stylesheet = f'<link rel="stylesheet" href="{escape(url_for("static", filename="portal.css"))}">'
+    except Exception:  # noqa: BLE001
+        stylesheet = ""
+    title, message, name = escape(title), escape(message), escape(name)
+    return (
+        '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{title} – {name}</title>\n{stylesheet}\n</head>\n<body>\n"
+        f'<header class="site-header"><div class="wrap"><span class="brand"><span>{name}'
+        "</span></span></div></header>\n"
+        f'<main id="main" class="wrap"><h1>{title}</h1>\n<p>{message}</p></main>\n'
+        "</body>\n</html>\n"
+    )

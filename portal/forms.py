@@ -5,24 +5,81 @@ Messages are plain English and say how to fix the problem, as GOV.UK's patterns 
 
 from __future__ import annotations
 
+import re
+import unicodedata
+
 from flask_wtf import FlaskForm
 from wtforms import EmailField, StringField
-from wtforms.validators import DataRequired, Email, Length, Optional
+from wtforms.validators import DataRequired, Email, Length, Optional, StopValidation
+
+# C0 controls and DEL (no field is a textarea, so not even tabs or line breaks inside a value),
+# the C1 controls, and lone surrogates (they cannot be encoded, so they cannot be stored).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# What Werkzeug puts where the browser sent bytes that are not UTF-8.
+_UNREADABLE = "\ufffd"
+_ASCII_DIGITS = re.compile(r"[0-9]+")
 
 
 def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
+def _short_label(field) -> str:
+    return field.label.text.removesuffix(" (optional)")
+
+
+def usable_text(form, field):
+    """Runs first on every field: only text, with no control characters, reaches the other
+    checks, the database or the gateway (PostgreSQL refuses NUL, and a NUL in a card name
+    once failed only after the card was tokenized)."""
+    values = list(field.raw_data or [])
+    if isinstance(field, StringField) and field.data is not None:
+        values.append(field.data)
+    if any(not isinstance(value, str) for value in values):
+        field.data = None
+        raise StopValidation(f"{_short_label(field)} must be typed in as text")
+    # Checked after the filters, so a tab or line break pasted around a value is just trimmed.
+    checked = field.data if isinstance(field.data, str) else "".join(values)
+    if _CONTROL.search(checked):
+        raise StopValidation(f"{_short_label(field)} must not contain control characters "
+                             "such as tabs or line breaks")
+    if _UNREADABLE in checked:
+        raise StopValidation(f"{_short_label(field)} has a character that could not be read: "
+                             "type it again")
+
+
+def ascii_digits_only(noun: str):
+    """A validator: other scripts' digits (and ², ½) pass str.isdigit() and \\d, but no postcode
+    or tax number is written with them, so refuse them instead of storing them."""
+
+    def check(form, field):
+        value = field.data if isinstance(field.data, str) else ""
+        if any(unicodedata.category(ch) in ("Nd", "No") and not ch.isascii() for ch in value):
+            raise StopValidation(f"Enter {noun} using the digits 0 to 9")
+
+    return check
+
+
+def is_ascii_digits(value: str | None) -> bool:
+    """True for "0"-"9" only: str.isdigit() is also true for "²" and full-width digits."""
+    return bool(value) and _ASCII_DIGITS.fullmatch(value) is not None
+
+
 class BaseForm(FlaskForm):
-    """Strips surrounding whitespace from every text field before validation."""
+    """Strips surrounding whitespace from every text field before validation, and refuses
+    anything but text without control characters before any other check runs."""
 
     class Meta:
         def bind_field(self, form, unbound_field, options):
             filters = list(unbound_field.kwargs.get("filters", []))
             if _strip not in filters:
                 filters.insert(0, _strip)
-            return unbound_field.bind(form=form, filters=filters, **options)
+            if len(unbound_field.args) > 1:
+                raise TypeError(f"{form.__class__.__name__}: give a field's validators by "
+                                "name (validators=[...]), so BaseForm can put its check first")
+            validators = [usable_text, *(unbound_field.kwargs.get("validators") or [])]
+            return unbound_field.bind(form=form, filters=filters, validators=validators,
+                                      **options)
 
     @property
     def error_list(self) -> list[tuple[str, str]]:

@@ -18,7 +18,7 @@ from wtforms.validators import (
 
 from portal.customers import addresses
 from portal.customers.tax_ids import InvalidTaxId, normalize_tax_id, tax_id_type_choices
-from portal.forms import BaseForm, email_field
+from portal.forms import BaseForm, ascii_digits_only, email_field
 
 try:
     from wtforms.fields.choices import SelectChoice
@@ -176,7 +176,7 @@ def address_form_class(country: str | None, base: type[AddressForm] = AddressFor
             else f"{fmt.postal_code_label} (optional)"
         # Whether it is required and real is checked in AddressForm.validate, with the state.
         attrs["postal_code"] = StringField(label, validators=[
-            Optional(), Length(max=20, message=f"{fmt.postal_code_label} must be 20 characters "
+            Optional(), ascii_digits_only(f"the {fmt.postal_code_noun}"), Length(max=20, message=f"{fmt.postal_code_label} must be 20 characters "
                                                "or fewer")])
     return type(f"{base.__name__}_{country or 'any'}", (base,), attrs)
 
@@ -195,6 +195,7 @@ class TaxIdForm(BaseForm):
               message="Select the type of tax ID from the list"),
     ])
     value = _text("Number", "the tax ID number", required=True, max_length=64)
+    _ascii_digits = staticmethod(ascii_digits_only("the tax ID number"))
 
     normalized: tuple[str, str | None] | None = None
 
@@ -205,6 +206,7 @@ class TaxIdForm(BaseForm):
     def validate_value(self, field):
         if self.type.errors or not field.data:
             return
+        self._ascii_digits(self, field)
         try:
             self.normalized = normalize_tax_id(self.type.data, field.data)
         except InvalidTaxId as exc:

@@ -14,10 +14,11 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from portal.forms import BaseForm
+from portal.forms import BaseForm, is_ascii_digits
 from portal.payments.gateway import CardDetails, card_brand, luhn_valid
 
-_EXPIRY = re.compile(r"(\d{1,2})\s*[/\-. ]\s*(\d{2}|\d{4})|(\d{2})(\d{2})")
+# [0-9], not \d: \d also matches other scripts' digits, which no card is printed with.
+_EXPIRY = re.compile(r"([0-9]{1,2})\s*[/\-. ]\s*([0-9]{2}|[0-9]{4})|([0-9]{2})([0-9]{2})")
 # A run of 12 or more digits, spaces or dashes allowed between them: what a card number looks
 # like when it is typed into the wrong box.
 _CARD_NUMBER_LIKE = re.compile(r"(?:\d[ -]?){12,}")
@@ -74,7 +75,7 @@ class AddCardForm(BaseForm):
         number = digits_of(field.data)
         if not number:
             raise ValidationError("Enter the card number")
-        if not number.isdigit():
+        if not is_ascii_digits(number):
             raise ValidationError("Enter the card number using numbers only, like 4242 4242 4242 4242")
         if not 12 <= len(number) <= 19:
             raise ValidationError("Enter the full card number: it is 12 to 19 digits long")
@@ -102,7 +103,7 @@ class AddCardForm(BaseForm):
     def validate_cvc(self, field):
         cvc = (field.data or "").strip()
         number = digits_of(self.number.data)
-        brand = card_brand(number) if number.isdigit() and luhn_valid(number) else None
+        brand = card_brand(number) if luhn_valid(number) else None
         if brand == "amex":
             lengths, message = (4,), "Enter the 4-digit security code from the front of your card"
         elif brand:
@@ -111,7 +112,7 @@ class AddCardForm(BaseForm):
             lengths, message = (3, 4), "Enter the 3 or 4-digit security code from your card"
         if not cvc:
             raise ValidationError("Enter the security code")
-        if not cvc.isdigit() or len(cvc) not in lengths:
+        if not is_ascii_digits(cvc) or len(cvc) not in lengths:
             raise ValidationError(message)
 
     def card_details(self) -> CardDetails:

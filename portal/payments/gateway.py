@@ -142,7 +142,8 @@ _FIELD_FOR_CODE = {"incorrect_number": "number", "expired_card": "expiry", "inco
 
 def luhn_valid(number: str) -> bool:
     """The Luhn checksum every card number carries."""
-    if not number.isdigit() or not 12 <= len(number) <= 19:
+    # isdigit() alone is true for "²" and full-width digits, which int() then refuses or reads.
+    if not (number.isascii() and number.isdigit()) or not 12 <= len(number) <= 19:
         return False
     total = 0
     for i, ch in enumerate(reversed(number)):
@@ -190,7 +191,7 @@ class TestGateway:
             raise decline("expired_card")
         brand = card_brand(number)
         cvc_length = 4 if brand == "amex" else 3
-        if not (card.cvc.isdigit() and len(card.cvc) == cvc_length):
+        if not (card.cvc.isascii() and card.cvc.isdigit() and len(card.cvc) == cvc_length):
             raise CardError("invalid_cvc", f"Enter the {cvc_length}-digit security code", "cvc")
         known = TEST_CARDS.get(number)
         if known is None:
