@@ -22,6 +22,17 @@ OVERFLOW = """() => {
 }"""
 
 
+# axe's scrollable-region-focusable, without axe: a box that scrolls must be reachable by
+# keyboard (tabindex) and named. The tables stack instead, so nothing should scroll at all.
+UNREACHABLE_SCROLL_REGIONS = """() => [...document.querySelectorAll('body *')].filter(e => {
+  const s = getComputedStyle(e);
+  const scrolls = /(auto|scroll)/.test(s.overflowX + ' ' + s.overflowY)
+    && (e.scrollWidth > e.clientWidth || e.scrollHeight > e.clientHeight);
+  const named = e.getAttribute('aria-label') || e.getAttribute('aria-labelledby');
+  return scrolls && !(e.tabIndex >= 0 && named);
+}).map(e => `${e.tagName.toLowerCase()}.${e.className}`)"""
+
+
 def text_at_200_percent(page) -> None:
     # Through the CSSOM: the portal's CSP refuses an added <style> (add_style_tag), rightly.
     page.evaluate("document.documentElement.style.fontSize = '200%'")
@@ -32,6 +43,7 @@ def fits_sideways(page) -> None:
     sticking_out = page.evaluate(OVERFLOW)
     assert scroll[0] <= scroll[1], f"the page scrolls sideways ({scroll}): {sticking_out[:5]}"
     assert sticking_out == []
+    assert page.evaluate(UNREACHABLE_SCROLL_REGIONS) == []
 
 
 def within_viewport(page, locator) -> None:
