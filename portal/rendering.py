@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
 
-from flask import make_response, redirect, render_template, request
+from flask import g, make_response, redirect, render_template, request
+
+
+@dataclass(frozen=True)
+class Swap:
+    """What htmx will do with the response being rendered, kept on ``g.swap`` so templates and
+    components (imported without context) can decide where focus goes and what is announced."""
+
+    fragment: bool = False  # only the fragment is rendered; htmx swaps it in place
+    target: str | None = None  # id of the element htmx replaces (HX-Target), None without htmx
+    source: str | None = None  # id of the element that made the request (HX-Source)
+
+
+def _htmx_element_id(header: str) -> str | None:
+    """The id in htmx's ``tag#id`` description of an element (HX-Target, HX-Source)."""
+    if request.headers.get("HX-Request") != "true":
+        return None
+    _, _, element_id = request.headers.get(header, "").partition("#")
+    return unquote(element_id) or None
 
 
 def wants_fragment() -> bool:
@@ -24,6 +43,8 @@ def wants_fragment() -> bool:
 def render_page(page: str, fragment: str | None = None, *, status: int = 200, **context):
     """Render ``page`` in full, or just ``fragment`` (a ``_name.html`` it includes) for htmx."""
     template = fragment if fragment and wants_fragment() else page
+    g.swap = Swap(fragment=template is fragment, target=_htmx_element_id("HX-Target"),
+                  source=_htmx_element_id("HX-Source"))
     response = make_response(render_template(template, **context), status)
     response.vary.add("HX-Request")
     return response

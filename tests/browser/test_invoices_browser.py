@@ -54,7 +54,7 @@ def test_with_javascript_jenny_pays_the_open_invoice_in_place_and_downloads_both
     assert page.get_by_label("Visa ending in 4242").is_checked()
 
     page.get_by_role("button", name="Pay $29.00").click()
-    page.get_by_text("Payment of $29.00 received. Thank you.").wait_for()
+    page.get_by_text("Payment of $29.00 received. Thank you.").first.wait_for()  # and #announcements
     assert page.evaluate("window.__noFullNavigation") == "still here"
     assert page.locator("#invoice-payment .badge").first.inner_text() == "Paid"
     assert charges(session, invoice) == 1

@@ -43,7 +43,7 @@ def test_with_javascript_every_action_swaps_in_place(page, live_server, signed_i
     page.evaluate("window.__samePage = 'yes'")
 
     page.get_by_role("button", name="Make default Mastercard ending in 4444").click()
-    page.get_by_text("Mastercard ending in 4444 is now your default payment method.").wait_for()
+    page.get_by_text("Mastercard ending in 4444 is now your default payment method.").first.wait_for()  # and #announcements
     assert cards_listed(page) == ["Mastercard ending in 4444", "Visa ending in 4242"]
     assert page.evaluate("document.activeElement.getAttribute('role')") == "status"
 
@@ -56,7 +56,7 @@ def test_with_javascript_every_action_swaps_in_place(page, live_server, signed_i
 
     page.get_by_role("button", name="Remove Visa ending in 4242", exact=True).click()
     page.get_by_role("button", name="Yes, remove Visa ending in 4242").click()
-    page.get_by_text("Visa ending in 4242 has been removed.").wait_for()
+    page.get_by_text("Visa ending in 4242 has been removed.").first.wait_for()  # and #announcements
     assert cards_listed(page) == ["Mastercard ending in 4444"]
     # The last card pays the subscription now: the page says so instead of offering Remove.
     page.get_by_text("Add another card before removing this one").wait_for()
@@ -79,7 +79,7 @@ def test_with_javascript_every_action_swaps_in_place(page, live_server, signed_i
     page.get_by_label("Security code").fill("314")
     page.get_by_label("Make this my default payment method").check()
     page.get_by_role("button", name="Add card").click()
-    page.get_by_text("Visa ending in 4242 has been added. It is your default payment method.").wait_for()
+    page.get_by_text("Visa ending in 4242 has been added. It is your default payment method.").first.wait_for()  # and #announcements
     assert page.evaluate("window.__samePage") == "yes"
     assert page.url == f"{live_server.url}/p/payment-methods"
     assert page.title().startswith("Payment methods")
