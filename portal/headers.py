@@ -7,8 +7,6 @@ import secrets
 from flask import Flask, has_request_context, request
 
 _NONCE = "portal.csp_nonce"
-# Public images every visitor gets alike, with no customer data in them: cached like static files.
-_SHARED_ENDPOINTS = {"customers.branding_image"}
 
 
 def csp_nonce() -> str:
@@ -42,8 +40,7 @@ def register_security_headers(app: Flask) -> None:
             # Every response, not only those known to be HTTPS: behind a proxy that does not
             # forward the scheme the app cannot tell, and browsers ignore it over plain HTTP.
             response.headers.setdefault("Strict-Transport-Security", hsts)
-        if (request.path.startswith(("/p/", "/dev/"))
-                and request.endpoint not in _SHARED_ENDPOINTS):
+        if request.path.startswith(("/p/", "/dev/")):
             # Replaces what send_file set for PDFs: customer data stays out of every cache,
             # redirects and errors included.
             response.headers["Cache-Control"] = "no-store, private"

@@ -44,7 +44,7 @@ def test_branding_icon_is_copied_into_the_instance_and_served(cli, app, client, 
     icon.write_bytes(PNG)
     result = cli("branding", "--icon", str(icon))
     assert result.exit_code == 0, result.output
-    response = client.get("/p/branding/icon")
+    response = client.get("/branding/icon")
     assert response.status_code == 200
     assert response.get_data() == PNG
     stored = get_branding(session).icon

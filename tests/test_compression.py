@@ -124,7 +124,7 @@ def test_the_merchants_icon_is_sent_as_uploaded(app, client, session):
     (uploads / "icon.png").write_bytes(icon)
     get_branding(session).icon = "icon.png"
     session.commit()
-    response = client.get("/p/branding/icon", headers={"Accept-Encoding": BROWSER})
+    response = client.get("/branding/icon", headers={"Accept-Encoding": BROWSER})
     assert response.status_code == 200
     assert "Content-Encoding" not in response.headers
     assert response.get_data() == icon

@@ -5,10 +5,8 @@ from functools import wraps
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     request,
-    send_from_directory,
     url_for,
 )
 from sqlalchemy import select
@@ -32,7 +30,7 @@ from portal.events import customer_actor
 from portal.extensions import db
 from portal.invoices.models import Invoice
 from portal.payments.models import PaymentMethod
-from portal.portal_settings.operations import configuration_for_request, get_branding
+from portal.portal_settings.operations import configuration_for_request
 from portal.rendering import is_safe_return_url, render_page, see_other, wants_fragment
 from portal.subscriptions.models import Subscription, SubscriptionItem
 
@@ -351,12 +349,3 @@ def remove_tax_id(customer, tax_id_id: str):
                              actor=customer_actor(customer.id))
     db.session.commit()
     return _changed(customer, "tax_id", f"Tax ID {value} has been removed")
-
-
-@bp.get("/branding/<any(icon, logo):kind>")
-def branding_image(kind: str):
-    """Serve the merchant's uploaded icon or logo from the instance folder."""
-    filename = getattr(get_branding(db.session), kind)
-    if not filename or "/" in filename or filename.startswith("."):
-        abort(404)
-    return send_from_directory(f"{current_app.instance_path}/uploads", filename, max_age=86400)

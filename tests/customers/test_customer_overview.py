@@ -33,7 +33,7 @@ def test_the_overview_shows_the_merchants_headline_and_name(client_request, conf
     page = client_request.get("customers.overview")
     assert page.select_one(".headline").text == configuration.headline
     assert page.select_one(".overview-logo")["src"] == client_request.url(
-        "customers.branding_image", kind="logo")
+        "branding.branding_image", kind="logo")
     assert page.select_one(".overview-logo")["alt"] == "Acme Cloud"
     assert "Signed in to Acme Cloud as jenny.rosen@example.com" in _text(page.select_one("main"))
     assert page.select_one("nav a[aria-current=page]").text == "Overview"

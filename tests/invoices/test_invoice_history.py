@@ -119,6 +119,8 @@ def test_the_page_size_comes_from_configuration(client_request, make_invoices, a
     {"after": "x" * 5000},
     {"before": ""},
     {"before": "in_%00"},
+    {"after": "in_\x00"},           # a real NUL: PostgreSQL refuses it in a query
+    {"before": "in_\x1b[0m"},
     {"after": "in_abc", "before": "in_def"},
 ])
 def test_a_malformed_or_unknown_cursor_shows_the_newest_page(client_request, make_invoices,
