@@ -16,7 +16,7 @@ from sqlalchemy.orm import selectinload
 
 from portal.catalog.models import Price
 from portal.customers import addresses, operations
-from portal.customers.auth import current_sign_in, customer_required
+from portal.customers.auth import configuration_for_request, current_sign_in, customer_required
 from portal.customers.forms import (
     EmailForm,
     NameForm,
@@ -32,7 +32,7 @@ from portal.events import customer_actor
 from portal.extensions import db
 from portal.invoices.models import Invoice
 from portal.payments.models import PaymentMethod
-from portal.portal_settings.operations import configuration_for_request, get_branding
+from portal.portal_settings.operations import get_branding
 from portal.rendering import is_safe_return_url, render_page, see_other, wants_fragment
 from portal.subscriptions.models import Subscription, SubscriptionItem
 

@@ -5,15 +5,11 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from flask import has_request_context, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.events import raise_event
-from portal.extensions import db
 from portal.portal_settings.models import Branding, LoginLink, PortalConfiguration
-
-_CONFIG_CACHE = "portal.configuration"
 
 
 def get_branding(session: Session) -> Branding:
@@ -49,26 +45,6 @@ def default_configuration(session: Session) -> PortalConfiguration:
         )
         session.add(config)
         session.flush()
-    return config
-
-
-def configuration_for_request() -> PortalConfiguration:
-    """The configuration of the signed-in session, else the default; cached for the request."""
-    # Cached on the request itself: ``g`` can outlive a request (tests hold one app context).
-    cached = request.environ.get(_CONFIG_CACHE) if has_request_context() else None
-    if cached is not None:
-        return cached
-    from portal.customers.auth import current_sign_in
-
-    config = None
-    record = current_sign_in()
-    if record is not None and record.configuration_id:
-        config = db.session.get(PortalConfiguration, record.configuration_id)
-    if config is None or not config.active:
-        config = default_configuration(db.session)
-        db.session.commit()
-    if has_request_context():
-        request.environ[_CONFIG_CACHE] = config
     return config
 
 
