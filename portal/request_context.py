@@ -207,8 +207,12 @@ def _load_settings(context: RequestContext) -> None:
     chosen = chosen or next((c for c, _ in rows if c.is_default), None)
     branding = rows[0][1] if rows else None
     if chosen is None or branding is None:
-        # First request of a fresh install: make the missing rows, and keep them.
-        chosen = chosen or default_configuration(db.session)
-        branding = branding or get_branding(db.session)
+        # A fresh install lacks the default configuration or the branding: make what is
+        # missing, and keep it.
+        branding = get_branding(db.session)
+        if wanted:
+            chosen = db.session.get(PortalConfiguration, wanted)
+        if chosen is None or not chosen.active:
+            chosen = default_configuration(db.session)
         db.session.commit()
     context.configuration, context.branding = chosen, branding

@@ -6,6 +6,7 @@ import secrets
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.events import raise_event
@@ -16,10 +17,15 @@ def get_branding(session: Session) -> Branding:
     """The one branding row, created with defaults the first time it is needed."""
     branding = session.get(Branding, 1)
     if branding is None:
-        branding = Branding(id=1, business_name="Billing portal", brand_color="#1f4fd1",
-                            accent_color="#0b6e4f", invoice_prefix="INV")
-        session.add(branding)
-        session.flush()
+        try:
+            # A savepoint: when another request (or the login email job) made the row first,
+            # the primary key refuses this copy and the caller's transaction carries on.
+            with session.begin_nested():
+                branding = Branding(id=1, business_name="Billing portal", brand_color="#1f4fd1",
+                                    accent_color="#0b6e4f", invoice_prefix="INV")
+                session.add(branding)
+        except IntegrityError:
+            branding = session.get(Branding, 1)
     return branding
 
 
