@@ -47,6 +47,8 @@ class RequestContext:
         self.sign_in_loaded = False
         self.sign_in: SignInSession | None = None
         self.customer: Customer | None = None
+        # Held so the session's identity map (weak references) keeps it for the footer's
+        # "Return to" link, which then needs no query of its own.
         self.portal_session: PortalSession | None = None
         self.configuration: PortalConfiguration | None = None
         self.branding: Branding | None = None
@@ -110,11 +112,6 @@ def current_customer() -> Customer | None:
     return None if customer is None or customer.deleted else customer
 
 
-def current_portal_session() -> PortalSession | None:
-    """The merchant's portal session the sign-in came through, if it belongs to the customer."""
-    return _context().portal_session if current_sign_in() is not None else None
-
-
 def set_sign_in(record: SignInSession | None, customer: Customer | None = None) -> None:
     """Make ``record`` this request's sign-in (just signed in, or None: just signed out)."""
     context = _context()
@@ -122,10 +119,6 @@ def set_sign_in(record: SignInSession | None, customer: Customer | None = None) 
     context.sign_in = record
     context.customer = customer if record is not None else None
     context.portal_session = None
-    if record is not None and record.portal_session_id:
-        portal_session = db.session.get(PortalSession, record.portal_session_id)
-        if portal_session is not None and portal_session.customer_id == record.customer_id:
-            context.portal_session = portal_session
     if record is not None and customer is None:
         context.customer = db.session.get(Customer, record.customer_id)
     # The configuration follows the sign-in; load it again if asked.
