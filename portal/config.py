@@ -38,6 +38,8 @@ class Defaults:
     SESSION_COOKIE_NAME = "portal_session"
     SESSION_COOKIE_SECURE = None  # true in production, false in development, unless set
     PERMANENT_SESSION_LIFETIME = timedelta(hours=1)  # the signed-in idle limit
+    # However active the customer, a sign-in ends this long after it began (seconds or timedelta).
+    SESSION_ABSOLUTE_LIFETIME = timedelta(hours=12)
     MAIL_SERVER = "localhost"
     MAIL_PORT = 25
     MAIL_USE_TLS = False

@@ -8,8 +8,12 @@ from pathlib import Path
 from flask import Flask, url_for
 
 from portal.compression import content_hash
-from portal.extensions import db
 from portal.headers import csp_nonce
+from portal.request_context import (
+    branding_for_request,
+    configuration_for_request,
+    current_customer,
+)
 
 _HEX_COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}){1,2}")
 
@@ -39,11 +43,9 @@ def register_template_helpers(app: Flask) -> None:
 
     @app.context_processor
     def inject_branding():
-        from portal.customers.auth import current_customer
-        from portal.portal_settings.operations import configuration_for_request, get_branding
-
+        # Read once per request (portal.request_context), however many templates render.
         return {
-            "branding": get_branding(db.session),
+            "branding": branding_for_request(),
             # Callables, so pages that never ask pay nothing for them.
             "current_customer": current_customer,
             "portal_configuration": configuration_for_request,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import datetime
 from functools import wraps
@@ -11,13 +10,18 @@ from flask import abort, current_app, g, has_request_context, redirect, request,
 from flask.sessions import SecureCookieSessionInterface
 
 from portal.customers.models import Customer, SignInSession
-from portal.dbtypes import utcnow
 from portal.extensions import db
 
-SESSION_KEY = "sid"
-# The sign-in found for this request is cached on the request itself, not on ``g``: ``g``
-# lives as long as the app context, which tests (and CLI code) share between requests.
-_REQUEST_CACHE = "portal.sign_in"
+# Loading who is signed in lives in portal.request_context (once per request, shared with the
+# portal settings); these names stay here because every view imports them from here.
+from portal.request_context import (  # noqa: F401  (re-exported)
+    SESSION_KEY,
+    configuration_for_request,
+    current_customer,
+    current_sign_in,
+    set_sign_in,
+)
+from portal.request_context import record_id as _record_id
 
 
 class PortalSessionInterface(SecureCookieSessionInterface):
@@ -39,11 +43,6 @@ class PortalSessionInterface(SecureCookieSessionInterface):
     def get_cookie_samesite(self, app) -> str:
         # Lax unless the operator chose Strict; never None, which would send it cross-site.
         return "Strict" if app.config["SESSION_COOKIE_SAMESITE"] == "Strict" else "Lax"
-
-
-def _record_id(token: str) -> str:
-    """The row id for a cookie token: its SHA-256, so a copy of the table signs nobody in."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def open_sign_in_session(customer_id: str, *, now: datetime, via: str = "login_link",
@@ -78,7 +77,7 @@ def sign_in(customer: Customer, *, now: datetime, via: str = "login_link",
     db.session.commit()
     session[SESSION_KEY] = token
     session.permanent = True
-    request.environ[_REQUEST_CACHE] = record
+    set_sign_in(record, customer)
 
 
 def sign_out(*, now: datetime) -> None:
@@ -89,43 +88,11 @@ def sign_out(*, now: datetime) -> None:
         db.session.commit()
     session.clear()
     _forget_csrf_token()
-    request.environ[_REQUEST_CACHE] = None
+    set_sign_in(None)
 
 
 def _forget_csrf_token() -> None:
     g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
-
-
-def current_sign_in() -> SignInSession | None:
-    """The live sign-in for this request, or None when signed out, ended or idle too long."""
-    if not has_request_context():
-        return None
-    if _REQUEST_CACHE in request.environ:
-        return request.environ[_REQUEST_CACHE]
-    request.environ[_REQUEST_CACHE] = None
-    token = session.get(SESSION_KEY)
-    if not token or not isinstance(token, str):
-        return None
-    record = db.session.get(SignInSession, _record_id(token))
-    now = utcnow()
-    idle = current_app.permanent_session_lifetime
-    if record is None or record.ended_at is not None or now - record.last_seen > idle:
-        return None
-    # Touch at most once a minute so page views do not each write a row.
-    if (now - record.last_seen).total_seconds() > 60:
-        record.last_seen = now
-        db.session.commit()
-    request.environ[_REQUEST_CACHE] = record
-    return record
-
-
-def current_customer() -> Customer | None:
-    """The signed-in customer, or None."""
-    record = current_sign_in()
-    if record is None:
-        return None
-    customer = db.session.get(Customer, record.customer_id)
-    return None if customer is None or customer.deleted else customer
 
 
 def email_change_allowed(configuration=None) -> bool:
@@ -138,8 +105,6 @@ def email_change_allowed(configuration=None) -> bool:
     if record is None or record.via == "login_link":
         return False
     if configuration is None:
-        from portal.portal_settings.operations import configuration_for_request
-
         configuration = configuration_for_request()
     return configuration.allows_update("email")
 
@@ -166,8 +131,6 @@ def feature_required(is_enabled):
     def decorator(view):
         @wraps(view)
         def wrapped(*args, **kwargs):
-            from portal.portal_settings.operations import configuration_for_request
-
             if not is_enabled(configuration_for_request()):
                 abort(404)
             return view(*args, **kwargs)

@@ -11,10 +11,10 @@ from datetime import datetime
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from portal.events import raise_event
-from portal.invoices.models import Invoice
+from portal.invoices.models import Invoice, InvoiceLine
 from portal.payments.gateway import DECLINE_MESSAGES, PaymentGateway
 from portal.payments.models import Payment, PaymentMethod
 
@@ -55,17 +55,24 @@ def card_label(method: PaymentMethod | None) -> str:
     return method.label
 
 
-def customer_invoice(session: Session, customer_id: str, invoice_id: str) -> Invoice | None:
-    """The customer's own invoice with this id, or None (also for drafts and made-up ids)."""
+def customer_invoice(session: Session, customer_id: str, invoice_id: str, *,
+                     with_details: bool = False) -> Invoice | None:
+    """The customer's own invoice with this id, or None (also for drafts and made-up ids).
+    ``with_details`` loads its lines, tax rates, payments and their cards up front."""
     if not invoice_id or not _ID.fullmatch(invoice_id):
         return None
-    return session.scalars(
-        select(Invoice).where(
-            Invoice.id == invoice_id,
-            Invoice.customer_id == customer_id,
-            Invoice.status.in_(CUSTOMER_VISIBLE_STATUSES),
+    query = select(Invoice).where(
+        Invoice.id == invoice_id,
+        Invoice.customer_id == customer_id,
+        Invoice.status.in_(CUSTOMER_VISIBLE_STATUSES),
+    )
+    if with_details:
+        # Two queries in all, not one per line's tax rate and per payment's card.
+        query = query.options(
+            selectinload(Invoice.lines).joinedload(InvoiceLine.tax_rate),
+            selectinload(Invoice.payments).joinedload(Payment.payment_method),
         )
-    ).first()
+    return session.scalars(query).first()
 
 
 @dataclass(frozen=True)

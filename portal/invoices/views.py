@@ -41,7 +41,7 @@ def _page_size(value) -> int:
 
 
 def _own_invoice(customer, invoice_id: str):
-    invoice = operations.customer_invoice(db.session, customer.id, invoice_id)
+    invoice = operations.customer_invoice(db.session, customer.id, invoice_id, with_details=True)
     if invoice is None:
         abort(404)
     return invoice
@@ -55,12 +55,14 @@ def _money(amount: int, currency: str) -> str:
     return format_money(amount, currency, _locale())
 
 
-def _pay_form(customer, invoice, form: PayInvoiceForm | None = None) -> PayInvoiceForm | None:
+def _pay_form(customer, invoice, form: PayInvoiceForm | None = None, methods=None
+              ) -> PayInvoiceForm | None:
     """The pay form with a fresh key, or None when the invoice cannot be paid now."""
     if not operations.is_payable(invoice):
         return None
     form = form or PayInvoiceForm(formdata=None)
-    methods = operations.attached_payment_methods(db.session, customer.id)
+    if methods is None:
+        methods = operations.attached_payment_methods(db.session, customer.id)
     form.use_methods(methods, customer.default_payment_method_id)
     form.fresh_key()
     return form
@@ -69,10 +71,11 @@ def _pay_form(customer, invoice, form: PayInvoiceForm | None = None) -> PayInvoi
 def _render_invoice(customer, invoice, *, form=None, status=200, notice=None,
                     notice_kind="success"):
     now = utcnow()
+    methods = operations.attached_payment_methods(db.session, customer.id)
     return render_page(
         "invoices/invoice.html", "invoices/_pay.html", status=status,
-        customer=customer, invoice=invoice, form=_pay_form(customer, invoice, form),
-        methods=operations.attached_payment_methods(db.session, customer.id),
+        customer=customer, invoice=invoice, form=_pay_form(customer, invoice, form, methods),
+        methods=methods,
         display_status=operations.display_status(invoice, now), now=now,
         taxes=operations.tax_breakdown(invoice),
         processing=operations.processing_payment(invoice),

@@ -12,14 +12,15 @@ from datetime import datetime
 from babel.lists import format_list
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
+from portal.catalog.models import Price
 from portal.customers.models import Customer
 from portal.events import raise_event
 from portal.locking import lock_customer
 from portal.payments.gateway import CardDetails, PaymentGateway, TokenizedCard
 from portal.payments.models import PaymentMethod
-from portal.subscriptions.models import LIVE_STATUSES, Subscription
+from portal.subscriptions.models import LIVE_STATUSES, Subscription, SubscriptionItem
 
 
 class PaymentMethodRefused(Exception):
@@ -243,7 +244,10 @@ def _live_subscriptions(session: Session, customer: Customer, *, automatic_only:
                                        Subscription.status.in_(LIVE_STATUSES))
     if automatic_only:
         query = query.where(Subscription.collection_method == "charge_automatically")
-    return list(session.scalars(query.order_by(Subscription.created, Subscription.id)))
+    # Their plan names are shown: items, prices and products come in the same query.
+    query = query.options(joinedload(Subscription.items).joinedload(SubscriptionItem.price)
+                          .joinedload(Price.product))
+    return list(session.scalars(query.order_by(Subscription.created, Subscription.id)).unique())
 
 
 def _plan_names(subscriptions: list[Subscription]) -> str:

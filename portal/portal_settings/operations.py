@@ -5,25 +5,27 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from flask import has_request_context, request
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.events import raise_event
-from portal.extensions import db
 from portal.portal_settings.models import Branding, LoginLink, PortalConfiguration
-
-_CONFIG_CACHE = "portal.configuration"
 
 
 def get_branding(session: Session) -> Branding:
     """The one branding row, created with defaults the first time it is needed."""
     branding = session.get(Branding, 1)
     if branding is None:
-        branding = Branding(id=1, business_name="Billing portal", brand_color="#1f4fd1",
-                            accent_color="#0b6e4f", invoice_prefix="INV")
-        session.add(branding)
-        session.flush()
+        try:
+            # A savepoint: when another request (or the login email job) made the row first,
+            # the primary key refuses this copy and the caller's transaction carries on.
+            with session.begin_nested():
+                branding = Branding(id=1, business_name="Billing portal", brand_color="#1f4fd1",
+                                    accent_color="#0b6e4f", invoice_prefix="INV")
+                session.add(branding)
+        except IntegrityError:
+            branding = session.get(Branding, 1)
     return branding
 
 
@@ -49,26 +51,6 @@ def default_configuration(session: Session) -> PortalConfiguration:
         )
         session.add(config)
         session.flush()
-    return config
-
-
-def configuration_for_request() -> PortalConfiguration:
-    """The configuration of the signed-in session, else the default; cached for the request."""
-    # Cached on the request itself: ``g`` can outlive a request (tests hold one app context).
-    cached = request.environ.get(_CONFIG_CACHE) if has_request_context() else None
-    if cached is not None:
-        return cached
-    from portal.customers.auth import current_sign_in
-
-    config = None
-    record = current_sign_in()
-    if record is not None and record.configuration_id:
-        config = db.session.get(PortalConfiguration, record.configuration_id)
-    if config is None or not config.active:
-        config = default_configuration(db.session)
-        db.session.commit()
-    if has_request_context():
-        request.environ[_CONFIG_CACHE] = config
     return config
 
 
