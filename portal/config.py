@@ -53,6 +53,10 @@ class Defaults:
     # "console" prints mail and keeps it in the development mailbox; "smtp" sends it.
     MAIL_BACKEND = None
     RATELIMIT_STORAGE_URI = "memory://"
+    # Spelled out: Flask-Limiter keeps the last app's value on its one shared object and uses it
+    # as the default for the next app, so an app built with limits off would switch them off for
+    # every app built after it in the process.
+    RATELIMIT_ENABLED = True
     # memory:// keeps counts in each process; production accepts it only when the operator
     # says the portal runs as one process.
     RATELIMIT_SINGLE_PROCESS = False

@@ -7,10 +7,9 @@ rendered a small static page with the business name takes its place.
 
 from __future__ import annotations
 
-import secrets
 from html import escape
 
-from flask import Flask, current_app, g, make_response, render_template, template_rendered, url_for
+from flask import Flask, current_app, make_response, render_template, template_rendered, url_for
 from sqlalchemy import inspect as sqlalchemy_inspect
 
 from portal.extensions import db
@@ -61,8 +60,6 @@ def _handler(status: int, title: str, message: str):
 def error_page(status: int, title: str, message: str, error=None):
     """The error page in the layout, or a static one if even that fails."""
     _rollback()
-    # The request guard can refuse a request before the nonce for the layout's style is made.
-    g.setdefault("csp_nonce", secrets.token_urlsafe(16))
     try:
         response = make_response(render_template("error.html", title=title, message=message),
                                  status)

@@ -23,10 +23,19 @@ def register_template_helpers(app: Flask) -> None:
 
     from portal.money import format_money
 
+    # Outside debug the files do not change while the process runs: hash each one once, not
+    # on every page (a stat and a lock per call, three calls a page).
+    fixed_files = not app.config.get("STATIC_AUTOREFRESH")
+    digests: dict[str, str] = {}
+
     def static_url(filename: str) -> str:
         """A static URL carrying the file's content hash, so it can be cached for a year."""
-        # The hash is read again when the file changes, so an edited stylesheet gets a new URL.
-        digest = content_hash(Path(app.static_folder) / filename)
+        digest = digests.get(filename) if fixed_files else None
+        if digest is None:
+            # Read again when the file changes, so an edited stylesheet gets a new URL.
+            digest = content_hash(Path(app.static_folder) / filename)
+            if fixed_files:
+                digests[filename] = digest
         return url_for("static", filename=filename, v=digest)
 
     @app.template_filter("money")

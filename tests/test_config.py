@@ -74,6 +74,15 @@ def test_create_app_argument_overrides_the_environment(instance, monkeypatch):
     assert app.config["MAIL_SERVER"] == "mail.from-argument.example"
 
 
+def test_an_app_built_with_rate_limits_off_leaves_them_on_for_the_next_app(instance):
+    from portal.extensions import limiter
+
+    create_app({"RATELIMIT_ENABLED": False})
+    app = create_app()
+    assert app.config["RATELIMIT_ENABLED"] is True
+    assert limiter.enabled  # the one limiter every blueprint's decorators use
+
+
 def test_environment_values_are_typed_like_the_settings(instance, monkeypatch):
     monkeypatch.setenv("PORTAL_MAIL_PORT", "587")
     monkeypatch.setenv("PORTAL_MAIL_USE_TLS", "true")
