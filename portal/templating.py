@@ -23,9 +23,10 @@ def register_template_helpers(app: Flask) -> None:
 
     from portal.money import format_money
 
-    # Outside debug the files do not change while the process runs: hash each one once, not
-    # on every page (a stat and a lock per call, three calls a page).
-    fixed_files = not app.config.get("STATIC_AUTOREFRESH")
+    # In production the files change only with a deploy, which restarts the processes: hash
+    # each one once, not on every page (a stat and a lock per call, three calls a page). In
+    # development a designer's edit gets a new URL at once.
+    fixed_files = app.config["ENV"] == "production" and not app.config.get("STATIC_AUTOREFRESH")
     digests: dict[str, str] = {}
 
     def static_url(filename: str) -> str:
