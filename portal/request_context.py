@@ -22,9 +22,10 @@ import hashlib
 import threading
 import time
 from datetime import datetime, timedelta
+from functools import cache
 
 from flask import current_app, has_app_context, has_request_context, request, session
-from sqlalchemy import and_, event, or_, select, update
+from sqlalchemy import and_, bindparam, event, or_, select, update
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -130,17 +131,22 @@ def set_sign_in(record: SignInSession | None, customer: Customer | None = None) 
     context.configuration = None
 
 
+@cache
+def _sign_in_statement():
+    """Built once: constructing this select cost more than running it (SQLAlchemy caches the
+    compiled SQL, not the statement objects)."""
+    return (select(SignInSession, Customer, PortalSession)
+            .join(Customer, Customer.id == SignInSession.customer_id)
+            .outerjoin(PortalSession, and_(PortalSession.id == SignInSession.portal_session_id,
+                                           PortalSession.customer_id == SignInSession.customer_id))
+            .where(SignInSession.id == bindparam("record_id")))
+
+
 def _load_sign_in(context: RequestContext) -> None:
     token = session.get(SESSION_KEY)
     if not token or not isinstance(token, str):
         return
-    row = db.session.execute(
-        select(SignInSession, Customer, PortalSession)
-        .join(Customer, Customer.id == SignInSession.customer_id)
-        .outerjoin(PortalSession, and_(PortalSession.id == SignInSession.portal_session_id,
-                                       PortalSession.customer_id == SignInSession.customer_id))
-        .where(SignInSession.id == record_id(token))
-    ).first()
+    row = db.session.execute(_sign_in_statement(), {"record_id": record_id(token)}).first()
     if row is None:
         return
     record, customer, portal_session = row
