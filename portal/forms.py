@@ -89,9 +89,10 @@ class BaseForm(FlaskForm):
         def get_translations(self, form):
             # Flask-WTF reads WTForms' message catalogue from disk on every request that shows
             # a form; the files do not change while the process runs, so read each once.
-            if (not has_request_context() or "babel" not in current_app.extensions
-                    or not current_app.config.get("WTF_I18N_ENABLED", True)):
-                return super().get_translations(form)
+            translations = super().get_translations(form)  # None when i18n is switched off
+            if (translations is None or not has_request_context()
+                    or "babel" not in current_app.extensions):
+                return translations
             return _wtforms_translations(str(get_locale()))
 
     @property
