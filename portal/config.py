@@ -83,6 +83,9 @@ class Defaults:
     TRUSTED_HOSTS = None
     # Sent on every response in production only; "" sends none (e.g. the proxy adds its own).
     STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"
+    # Seconds each process keeps the branding and configurations; 5 in production, 0 (read on
+    # every request) in development, unless set.
+    SETTINGS_CACHE_SECONDS = None
 
 
 # Settings that must stay text even when an environment variable looks like a number or
@@ -124,6 +127,8 @@ def finish(config: dict, instance_path: str) -> None:
         config["SECRET_KEY"] = _development_secret_key(instance_path)
     if config.get("SESSION_COOKIE_SECURE") is None:
         config["SESSION_COOKIE_SECURE"] = production
+    if config.get("SETTINGS_CACHE_SECONDS") is None:
+        config["SETTINGS_CACHE_SECONDS"] = 5 if production else 0
     hosts = config.get("TRUSTED_HOSTS")
     if isinstance(hosts, str):
         # PORTAL_TRUSTED_HOSTS=billing.example.com is text, not JSON: Flask wants a list.

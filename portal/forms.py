@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
+from babel import support
+from flask import current_app, has_request_context
+from flask_babel import get_locale
 from flask_wtf import FlaskForm
 from wtforms import EmailField, StringField
+from wtforms.i18n import messages_path
 from wtforms.validators import DataRequired, Email, Length, Optional, StopValidation
 
 # C0 controls and DEL (no field is a textarea, so not even tabs or line breaks inside a value),
@@ -81,10 +86,39 @@ class BaseForm(FlaskForm):
             return unbound_field.bind(form=form, filters=filters, validators=validators,
                                       **options)
 
+        def get_translations(self, form):
+            # Flask-WTF reads WTForms' message catalogue from disk on every request that shows
+            # a form; the files do not change while the process runs, so read each once.
+            translations = super().get_translations(form)  # None when i18n is switched off
+            if (translations is None or not has_request_context()
+                    or "babel" not in current_app.extensions):
+                return translations
+            return _wtforms_translations(str(get_locale()))
+
     @property
     def error_list(self) -> list[tuple[str, str]]:
         """(field id, first message) for the error summary, in field order."""
         return [(field.id, field.errors[0]) for field in self if field.errors]
+
+
+@lru_cache(maxsize=64)
+def _wtforms_translations(locale: str):
+    """WTForms' own messages (e.g. "Not a valid choice") in ``locale``, as Flask-WTF loads them."""
+    return _TranslationsAdapter(support.Translations.load(messages_path(), [locale],
+                                                          domain="wtforms"))
+
+
+class _TranslationsAdapter:
+    """The gettext/ngettext pair WTForms calls, as flask_wtf.i18n.Translations gives it."""
+
+    def __init__(self, translations) -> None:
+        self._translations = translations
+
+    def gettext(self, string):
+        return self._translations.ugettext(string)
+
+    def ngettext(self, singular, plural, n):
+        return self._translations.ungettext(singular, plural, n)
 
 
 def text_field(label: str, *, required: str | None = None, max_length: int = 200, **kwargs):

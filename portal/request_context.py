@@ -5,9 +5,11 @@ configuration in force and the branding in another, on first use. Everything is 
 request itself (``request.environ``), not on ``g``: ``g`` lives as long as the app context,
 which tests and CLI code share between requests.
 
-Branding and configuration are read from the database on every request rather than cached in
-the process: a merchant's change must show at once in every server process, and one indexed
-query of two one-row tables costs far less than keeping a cross-process cache honest.
+Branding and configuration change rarely but are read by every page, and their query was
+nearly half of a small page's cost. With ``SETTINGS_CACHE_SECONDS`` above 0 (production) each
+process keeps them that long: a change committed in this process clears its cache at once,
+other processes see it when their copy expires. The cached rows are loaded in a session of their
+own and are never part of a request's session, so a request's commit cannot expire them.
 
 ``portal.customers.auth`` (signing in and out, the view decorators) builds on this module, and
 this module on ``portal.portal_settings.operations`` (which makes the rows when missing and
@@ -17,16 +19,20 @@ knows nothing of requests), so the two no longer import each other.
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 from datetime import datetime, timedelta
+from functools import cache
 
-from flask import current_app, has_request_context, request, session
-from sqlalchemy import and_, or_, select, update
+from flask import current_app, has_app_context, has_request_context, request, session
+from sqlalchemy import and_, bindparam, event, or_, select, update
+from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from portal import dbtypes
 from portal.customers.models import Customer, SignInSession
 from portal.extensions import db
-from portal.portal_settings.models import Branding, PortalConfiguration, PortalSession
+from portal.portal_settings.models import Branding, LoginLink, PortalConfiguration, PortalSession
 from portal.portal_settings.operations import default_configuration, get_branding
 
 # The cookie session key holding the sign-in token.
@@ -125,17 +131,22 @@ def set_sign_in(record: SignInSession | None, customer: Customer | None = None) 
     context.configuration = None
 
 
+@cache
+def _sign_in_statement():
+    """Built once: constructing this select cost more than running it (SQLAlchemy caches the
+    compiled SQL, not the statement objects)."""
+    return (select(SignInSession, Customer, PortalSession)
+            .join(Customer, Customer.id == SignInSession.customer_id)
+            .outerjoin(PortalSession, and_(PortalSession.id == SignInSession.portal_session_id,
+                                           PortalSession.customer_id == SignInSession.customer_id))
+            .where(SignInSession.id == bindparam("record_id")))
+
+
 def _load_sign_in(context: RequestContext) -> None:
     token = session.get(SESSION_KEY)
     if not token or not isinstance(token, str):
         return
-    row = db.session.execute(
-        select(SignInSession, Customer, PortalSession)
-        .join(Customer, Customer.id == SignInSession.customer_id)
-        .outerjoin(PortalSession, and_(PortalSession.id == SignInSession.portal_session_id,
-                                       PortalSession.customer_id == SignInSession.customer_id))
-        .where(SignInSession.id == record_id(token))
-    ).first()
+    row = db.session.execute(_sign_in_statement(), {"record_id": record_id(token)}).first()
     if row is None:
         return
     record, customer, portal_session = row
@@ -183,14 +194,43 @@ def branding_for_request() -> Branding:
 
 
 def _load_settings(context: RequestContext) -> None:
-    """Both rows in one query: the branding beside the default configuration and, for a
-    sign-in made with a configuration of its own, that one too."""
+    """The configuration in force and the branding, from this process's cache when it keeps
+    one, else from the database in the request's own session."""
     record = current_sign_in()
     wanted = record.configuration_id if record is not None else None
+    ttl = float(current_app.config.get("SETTINGS_CACHE_SECONDS") or 0)
+    if ttl <= 0:
+        context.configuration, context.branding = _read_settings(db.session, wanted)
+        return
+    cache = _settings_cache(current_app)
+    entry = cache.entries.get(wanted)
+    clock = monotonic()
+    if entry is None or entry[0] <= clock:
+        generation = cache.generation
+        # Closing (not rolling back, which would expire them) detaches the rows loaded.
+        with OrmSession(db.engine, expire_on_commit=False) as own:
+            rows = _settings_rows(own, wanted)
+        if rows is None:
+            # A fresh install: make the missing rows in the request's session, cache nothing.
+            context.configuration, context.branding = _read_settings(db.session, wanted)
+            return
+        entry = (clock + ttl, *rows)
+        # A change committed while this was loading may not be in these rows: use them for
+        # this request only.
+        if generation == cache.generation:
+            if len(cache.entries) >= SETTINGS_CACHE_MAX_ENTRIES:
+                cache.entries.clear()
+            cache.entries[wanted] = entry
+    context.configuration, context.branding = entry[1], entry[2]
+
+
+def _settings_rows(db_session, wanted: str | None):
+    """Both rows in one query: the branding beside the default configuration and, for a
+    sign-in made with a configuration of its own, that one too. None when one is missing."""
     which = PortalConfiguration.is_default.is_(True)
     if wanted:
         which = or_(which, PortalConfiguration.id == wanted)
-    rows = db.session.execute(
+    rows = db_session.execute(
         select(PortalConfiguration, Branding)
         .join_from(PortalConfiguration, Branding, Branding.id == 1)
         .where(which)
@@ -200,12 +240,88 @@ def _load_settings(context: RequestContext) -> None:
     chosen = chosen or next((c for c, _ in rows if c.is_default), None)
     branding = rows[0][1] if rows else None
     if chosen is None or branding is None:
-        # A fresh install lacks the default configuration or the branding: make what is
-        # missing, and keep it.
-        branding = get_branding(db.session)
-        if wanted:
-            chosen = db.session.get(PortalConfiguration, wanted)
-        if chosen is None or not chosen.active:
-            chosen = default_configuration(db.session)
-        db.session.commit()
-    context.configuration, context.branding = chosen, branding
+        return None
+    return chosen, branding
+
+
+def _read_settings(db_session, wanted: str | None):
+    """The two rows from ``db_session``, making (and committing) what a fresh install lacks."""
+    rows = _settings_rows(db_session, wanted)
+    if rows is not None:
+        return rows
+    branding = get_branding(db_session)
+    chosen = db_session.get(PortalConfiguration, wanted) if wanted else None
+    if chosen is None or not chosen.active:
+        chosen = default_configuration(db_session)
+    db_session.commit()
+    return chosen, branding
+
+
+# ---- the per-process settings cache --------------------------------------------------------
+
+_CACHE_KEY = "portal.settings_cache"
+# Sign-ins name few configurations; the bound only keeps a flood of distinct ones finite.
+SETTINGS_CACHE_MAX_ENTRIES = 256
+_CHANGED_KEY = "portal.settings_changed"
+_SETTINGS_MODELS = (Branding, PortalConfiguration, LoginLink)
+
+
+def monotonic() -> float:
+    """The cache's clock, a module function so tests can move it with monkeypatch."""
+    return time.monotonic()
+
+
+class SettingsCache:
+    """Per app (tests build many apps on different databases): wanted configuration id ->
+    (expires at, configuration, branding). ``generation`` counts the clears."""
+
+    def __init__(self) -> None:
+        self.entries: dict = {}
+        self.generation = 0
+        self.lock = threading.Lock()
+
+    def clear(self) -> None:
+        with self.lock:
+            self.generation += 1
+            self.entries = {}
+
+
+def _settings_cache(app) -> SettingsCache:
+    cache = app.extensions.get(_CACHE_KEY)
+    if cache is None:
+        cache = app.extensions.setdefault(_CACHE_KEY, SettingsCache())
+    return cache
+
+
+def clear_settings_cache(app=None) -> None:
+    """Forget the cached branding and configurations, so the next request reads them."""
+    app = app or current_app
+    cache = app.extensions.get(_CACHE_KEY)
+    if cache is not None:
+        cache.clear()
+
+
+@event.listens_for(OrmSession, "after_flush")
+def _note_settings_change(db_session, flush_context) -> None:
+    if any(isinstance(obj, _SETTINGS_MODELS)
+           for obj in (*db_session.new, *db_session.dirty, *db_session.deleted)):
+        db_session.info[_CHANGED_KEY] = True
+
+
+@event.listens_for(OrmSession, "after_bulk_update")
+@event.listens_for(OrmSession, "after_bulk_delete")
+def _note_bulk_settings_change(update_context) -> None:
+    if update_context.mapper.class_ in _SETTINGS_MODELS:
+        update_context.session.info[_CHANGED_KEY] = True
+
+
+@event.listens_for(OrmSession, "after_commit")
+def _clear_after_settings_change(db_session) -> None:
+    if db_session.info.pop(_CHANGED_KEY, False) and has_app_context():
+        clear_settings_cache()
+
+
+@event.listens_for(OrmSession, "after_soft_rollback")
+def _forget_rolled_back_change(db_session, previous_transaction) -> None:
+    if not db_session.in_transaction():
+        db_session.info.pop(_CHANGED_KEY, None)

@@ -1,6 +1,6 @@
 """Customer pages: the overview and billing information."""
 
-from functools import wraps
+from functools import cache, wraps
 
 from flask import (
     Blueprint,
@@ -9,7 +9,7 @@ from flask import (
     request,
     url_for,
 )
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from portal.catalog.models import Price
@@ -101,26 +101,38 @@ def _display_helpers() -> dict:
 def overview(customer):
     """The signed-in customer's home: subscriptions, payment method, details, latest invoices."""
     configuration = configuration_for_request()
-    subscriptions = db.session.scalars(
-        select(Subscription)
-        .where(Subscription.customer_id == customer.id, Subscription.status != "canceled")
-        # One query for subscriptions, items, prices and products, not one per row.
-        .options(joinedload(Subscription.items).joinedload(SubscriptionItem.price)
-                 .joinedload(Price.product))
-        .order_by(Subscription.created, Subscription.id)
-    ).unique().all()
+    subscriptions_query, invoices_query = _overview_statements()
+    subscriptions = db.session.scalars(subscriptions_query,
+                                       {"customer_id": customer.id}).unique().all()
     invoices = []
     if configuration.invoice_history_enabled:
-        invoices = db.session.scalars(
-            select(Invoice)
-            .where(Invoice.customer_id == customer.id, Invoice.status != "draft")
-            .order_by(Invoice.created.desc(), Invoice.id.desc())
-            .limit(3)
-        ).all()
+        invoices = db.session.scalars(invoices_query, {"customer_id": customer.id}).all()
     return render_page("customers/overview.html", customer=customer,
                        subscriptions=subscriptions, invoices=invoices,
                        payment_method=_default_payment_method(customer), now=utcnow(),
                        editable=_editable(), **_display_helpers())
+
+
+@cache
+def _overview_statements():
+    """The overview's two selects, built once per process (building them, with the loader
+    options, cost more than running them)."""
+    subscriptions = (
+        select(Subscription)
+        .where(Subscription.customer_id == bindparam("customer_id"),
+               Subscription.status != "canceled")
+        # One query for subscriptions, items, prices and products, not one per row.
+        .options(joinedload(Subscription.items).joinedload(SubscriptionItem.price)
+                 .joinedload(Price.product))
+        .order_by(Subscription.created, Subscription.id)
+    )
+    invoices = (
+        select(Invoice)
+        .where(Invoice.customer_id == bindparam("customer_id"), Invoice.status != "draft")
+        .order_by(Invoice.created.desc(), Invoice.id.desc())
+        .limit(3)
+    )
+    return subscriptions, invoices
 
 
 def _default_payment_method(customer) -> PaymentMethod | None:

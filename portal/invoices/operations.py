@@ -8,8 +8,9 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -61,9 +62,17 @@ def customer_invoice(session: Session, customer_id: str, invoice_id: str, *,
     ``with_details`` loads its lines, tax rates, payments and their cards up front."""
     if not invoice_id or not _ID.fullmatch(invoice_id):
         return None
+    return session.scalars(_customer_invoice_statement(with_details),
+                           {"invoice_id": invoice_id, "customer_id": customer_id}).first()
+
+
+@cache
+def _customer_invoice_statement(with_details: bool):
+    """Built once per process: making the select and its loader options cost more than
+    running it on every page that shows an invoice."""
     query = select(Invoice).where(
-        Invoice.id == invoice_id,
-        Invoice.customer_id == customer_id,
+        Invoice.id == bindparam("invoice_id"),
+        Invoice.customer_id == bindparam("customer_id"),
         Invoice.status.in_(CUSTOMER_VISIBLE_STATUSES),
     )
     if with_details:
@@ -72,7 +81,7 @@ def customer_invoice(session: Session, customer_id: str, invoice_id: str, *,
             selectinload(Invoice.lines).joinedload(InvoiceLine.tax_rate),
             selectinload(Invoice.payments).joinedload(Payment.payment_method),
         )
-    return session.scalars(query).first()
+    return query
 
 
 @dataclass(frozen=True)
@@ -155,11 +164,15 @@ def receipt_number(invoice: Invoice) -> str:
 
 def attached_payment_methods(session: Session, customer_id: str) -> list[PaymentMethod]:
     """The cards the customer has saved now, oldest first."""
-    return list(session.scalars(
-        select(PaymentMethod).where(PaymentMethod.customer_id == customer_id,
-                                    PaymentMethod.detached_at.is_(None))
-        .order_by(PaymentMethod.created, PaymentMethod.id)
-    ).all())
+    return list(session.scalars(_attached_payment_methods_statement(),
+                                {"customer_id": customer_id}).all())
+
+
+@cache
+def _attached_payment_methods_statement():
+    return (select(PaymentMethod).where(PaymentMethod.customer_id == bindparam("customer_id"),
+                                        PaymentMethod.detached_at.is_(None))
+            .order_by(PaymentMethod.created, PaymentMethod.id))
 
 
 def is_expired(method: PaymentMethod, now: datetime) -> bool:
