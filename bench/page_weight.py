@@ -26,28 +26,17 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="page-weight-") as tmp:
         os.environ["PORTAL_INSTANCE_PATH"] = tmp
         from flask import render_template_string
-        from sqlalchemy import select
 
+        from bench.demo_data import seed_signed_in_demo
         from portal import create_app
-        from portal.customers.auth import SESSION_KEY, open_sign_in_session
-        from portal.customers.models import Customer
-        from portal.dbtypes import utcnow
-        from portal.demo import JENNY, seed_demo
+        from portal.customers.auth import SESSION_KEY
         from portal.extensions import db
 
         app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/bench.db"})
         with app.app_context():
-            # create_all rather than the migrations: this measures pages, and must run while a
-            # feature's model is ahead of the committed migration.
-            db.create_all()
-            now = utcnow()
-            link = seed_demo(db.session, now=now)
-            db.session.commit()
-            jenny = db.session.scalars(select(Customer).where(Customer.email_normalized == JENNY)
-                                       .order_by(Customer.created.desc())).first()
-            _, token = open_sign_in_session(jenny.id, now=now)
-            db.session.commit()
-            login_path = f"/p/login/{link.id}"
+            demo = seed_signed_in_demo()
+            token = demo.token
+            login_path = f"/p/login/{demo.link_id}"
 
             signed_in = app.test_client()
             with signed_in.session_transaction() as cookie:

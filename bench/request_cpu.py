@@ -32,31 +32,18 @@ def main() -> int:
 
     tmp = tempfile.mkdtemp(prefix="request-cpu-")
     os.environ["PORTAL_INSTANCE_PATH"] = tmp
-    from sqlalchemy import select
 
+    from bench.demo_data import seed_signed_in_demo
     from portal import create_app
-    from portal.customers.auth import SESSION_KEY, open_sign_in_session
-    from portal.customers.models import Customer
-    from portal.dbtypes import utcnow
-    from portal.demo import JENNY, seed_demo
+    from portal.customers.auth import SESSION_KEY
     from portal.extensions import db
-    from portal.invoices.models import Invoice
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/portal.db",
                       "SECRET_KEY": os.urandom(32).hex(), "MAIL_BACKEND": "smtp",
                       "MAIL_SUPPRESS_SEND": True, "SETTINGS_CACHE_SECONDS": 5})
     with app.app_context():
-        db.create_all()
-        now = utcnow()
-        link = seed_demo(db.session, now=now)
-        db.session.commit()
-        jenny = db.session.scalars(select(Customer).where(Customer.email_normalized == JENNY)
-                                   .order_by(Customer.created.desc())).first()
-        invoice = db.session.scalars(select(Invoice).where(Invoice.customer_id == jenny.id,
-                                                           Invoice.status == "open")).first()
-        _, token = open_sign_in_session(jenny.id, now=now)
-        db.session.commit()
-        link_id, invoice_id = link.id, invoice.id
+        demo = seed_signed_in_demo()
+        link_id, invoice_id, token = demo.link_id, demo.invoice_id, demo.token
         db.session.remove()
 
     client, anonymous = app.test_client(), app.test_client()

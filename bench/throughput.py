@@ -148,15 +148,12 @@ def _drop_database(admin_uri: str, name: str) -> None:
 def _seed(database_uri: str, tmp: Path) -> dict:
     """Seed the demo, sign Jenny in, and count each page's queries in-process."""
     os.environ["PORTAL_INSTANCE_PATH"] = str(tmp / "seed-instance")
-    from sqlalchemy import event, select
+    from sqlalchemy import event
 
+    from bench.demo_data import seed_signed_in_demo
     from portal import create_app
-    from portal.customers.auth import SESSION_KEY, open_sign_in_session
-    from portal.customers.models import Customer
-    from portal.dbtypes import utcnow
-    from portal.demo import JENNY, seed_demo
+    from portal.customers.auth import SESSION_KEY
     from portal.extensions import db
-    from portal.invoices.models import Invoice
 
     secret = secrets.token_hex(32)
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_uri, "SECRET_KEY": secret,
@@ -164,17 +161,9 @@ def _seed(database_uri: str, tmp: Path) -> dict:
                       # As the production servers measured below keep them (counted right).
                       "SETTINGS_CACHE_SECONDS": 5})
     with app.app_context():
-        db.create_all()
-        now = utcnow()
-        link = seed_demo(db.session, now=now)
-        db.session.commit()
-        jenny = db.session.scalars(select(Customer).where(Customer.email_normalized == JENNY)
-                                   .order_by(Customer.created.desc())).first()
-        invoice = db.session.scalars(select(Invoice).where(Invoice.customer_id == jenny.id,
-                                                           Invoice.status == "open")).first()
-        _, token = open_sign_in_session(jenny.id, now=now)
-        db.session.commit()
-        seeded = {"link": link.id, "invoice": invoice.id, "secret": secret}
+        demo = seed_signed_in_demo()
+        token = demo.token
+        seeded = {"link": demo.link_id, "invoice": demo.invoice_id, "secret": secret}
         db.session.remove()
 
     client = app.test_client()
