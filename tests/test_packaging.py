@@ -95,7 +95,7 @@ def _top_level_imports(folder: Path) -> set[str]:
                 names |= {alias.name.split(".")[0] for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names.add(node.module.split(".")[0])
-    return names - set(sys.stdlib_module_names) - {"portal", "tests"}
+    return names - set(sys.stdlib_module_names) - {"portal", "tests", "bench"}  # the project's own
 
 
 def _normal(name: str) -> str:
