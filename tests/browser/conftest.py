@@ -110,8 +110,8 @@ def sign_in_browser(app, session, live_server):
     from portal.customers.auth import SESSION_KEY, open_sign_in_session
     from portal.dbtypes import utcnow
 
-    def do(page, customer):
-        _, token = open_sign_in_session(customer.id, now=utcnow())
+    def do(page, customer, via="login_link"):
+        _, token = open_sign_in_session(customer.id, now=utcnow(), via=via)
         session.commit()
         value = app.session_interface.get_signing_serializer(app).dumps(
             {SESSION_KEY: token, "_permanent": True})

@@ -38,21 +38,10 @@ def jenny(demo, session):
 
 
 @pytest.fixture
-def sign_in_by_portal_session(app, session, live_server):
+def sign_in_by_portal_session(sign_in_browser):
     """Like ``sign_in_browser``, but as a merchant-made portal session, where the email address
     can be changed (a code sent to it would lock it)."""
-    from portal.customers.auth import SESSION_KEY, open_sign_in_session
-
-    def do(page, customer):
-        _, token = open_sign_in_session(customer.id, now=utcnow(), via="portal_session")
-        session.commit()
-        value = app.session_interface.get_signing_serializer(app).dumps(
-            {SESSION_KEY: token, "_permanent": True})
-        page.context.add_cookies([{"name": app.config["SESSION_COOKIE_NAME"], "value": value,
-                                   "url": live_server.url}])
-        return page
-
-    return do
+    return lambda page, customer: sign_in_browser(page, customer, via="portal_session")
 
 
 @pytest.fixture
