@@ -80,6 +80,8 @@ def main() -> int:
 
         cookie = {"Cookie": f"{seeded['cookie_name']}={seeded['cookie']}"}
         pages = [
+            # No query and no form: what any portal page costs before its own work.
+            ("signed out (the floor)", "/p/signed-out", {}),
             ("login (email step)", f"/p/login/{seeded['link']}", {}),
             ("overview", "/p/", cookie),
             ("billing information", "/p/billing-information", cookie),
@@ -94,7 +96,7 @@ def main() -> int:
 
         hello_url = f"http://127.0.0.1:{hello_port}/"
         _wrk(hello_url, {}, 1, args.connections)  # warm up both servers
-        _wrk(f"http://127.0.0.1:{portal_port}{pages[1][1]}", cookie, 1, args.connections)
+        _wrk(f"http://127.0.0.1:{portal_port}{pages[2][1]}", cookie, 1, args.connections)
         before = _wrk(hello_url, {}, args.seconds, args.connections)
         results = [(name, _wrk(f"http://127.0.0.1:{portal_port}{path}", headers, args.seconds,
                                args.connections), seeded["queries"][name])
@@ -180,6 +182,7 @@ def _seed(database_uri: str, tmp: Path) -> dict:
     counts = {}
     anonymous = app.test_client()
     for name, path, browser, headers in [
+        ("signed out (the floor)", "/p/signed-out", anonymous, {}),
         ("login (email step)", f"/p/login/{seeded['link']}", anonymous, {}),
         ("overview", "/p/", client, {}),
         ("billing information", "/p/billing-information", client, {}),
