@@ -85,3 +85,39 @@ class TaxRate(db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
+
+
+COUPON_DURATIONS = ("once", "repeating", "forever")
+
+
+class Coupon(db.Model):
+    """A discount a subscription can carry, as Stripe's coupons: a percentage or a fixed amount
+    off each invoice, for one invoice, for N months, or for ever."""
+
+    __tablename__ = "coupon"
+    __table_args__ = (
+        CheckConstraint("duration IN ('once', 'repeating', 'forever')", name="duration_known"),
+        CheckConstraint(
+            "(percent_off IS NULL) <> (amount_off IS NULL)", name="percent_or_amount_off"
+        ),
+        CheckConstraint("percent_off IS NULL OR (percent_off > 0 AND percent_off <= 100)",
+                        name="percent_off_range"),
+        CheckConstraint("amount_off IS NULL OR (amount_off > 0 AND currency IS NOT NULL)",
+                        name="amount_off_has_currency"),
+        CheckConstraint(
+            "(duration = 'repeating') = (duration_in_months IS NOT NULL)",
+            name="months_only_when_repeating",
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=id_factory("co"))
+    name: Mapped[str] = mapped_column(String(40))  # shown to customers, e.g. "3 months 50% off"
+    # A percentage such as 25 or 12.5; the discount it gives is rounded half up to the minor unit.
+    percent_off: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    amount_off: Mapped[int | None] = mapped_column(Integer)  # minor units of `currency`
+    currency: Mapped[str | None] = mapped_column(String(3))
+    duration: Mapped[str] = mapped_column(String(10), default="once")
+    duration_in_months: Mapped[int | None] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict)

@@ -49,6 +49,9 @@ class Customer(db.Model):
         ForeignKey("payment_method.id", use_alter=True, ondelete="SET NULL")
     )
     invoice_prefix: Mapped[str | None] = mapped_column(String(12))
+    # Stripe's customer balance in minor units of `currency`: negative is credit the next
+    # invoices use up, positive is owed and added to the next invoice.
+    balance: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
@@ -67,6 +70,25 @@ class Customer(db.Model):
 
     def __repr__(self) -> str:
         return f"<Customer {self.id} {self.email!r}>"
+
+
+class CustomerBalanceTransaction(db.Model):
+    """Each change to a customer's balance, so the balance is always the sum of its history."""
+
+    __tablename__ = "customer_balance_transaction"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=id_factory("cbtxn"))
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"),
+                                             index=True)
+    # credit (unused time given back), applied_to_invoice, adjustment
+    type: Mapped[str] = mapped_column(String(30))
+    amount: Mapped[int] = mapped_column(Integer)  # negative: credit to the customer
+    currency: Mapped[str] = mapped_column(String(3))
+    ending_balance: Mapped[int] = mapped_column(Integer)
+    invoice_id: Mapped[str | None] = mapped_column(ForeignKey("invoice.id"))
+    description: Mapped[str | None] = mapped_column(String(500))
+    creation_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class TaxId(db.Model):

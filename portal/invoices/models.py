@@ -53,6 +53,12 @@ class Invoice(db.Model):
     # The customer's name, email, address and tax IDs as they were when finalized.
     customer_snapshot: Mapped[dict] = mapped_column(JSON, default=dict)
     metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
+    # What made this invoice, unique, so making it twice (the engine run twice, in two processes,
+    # or again after a crash) fails at the database: "sub_...:cycle:2026-12-01T00:00:00+00:00".
+    creation_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # The customer's balance (negative: credit) before and after this invoice took from it.
+    starting_balance: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    ending_balance: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     customer = relationship("Customer", backref="invoices")
     subscription = relationship("Subscription", backref="invoices")
@@ -88,6 +94,31 @@ class InvoiceLine(db.Model):
     invoice: Mapped[Invoice] = relationship(back_populates="lines")
     price = relationship("Price")
     tax_rate = relationship("TaxRate")
+
+
+class InvoiceItem(db.Model):
+    """A pending line (a proration, say) waiting for the customer's next invoice, as Stripe's
+    invoice items: ``invoice_id`` is set when an invoice takes it, and never taken twice."""
+
+    __tablename__ = "invoice_item"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=id_factory("ii"))
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customer.id"), index=True)
+    subscription_id: Mapped[str | None] = mapped_column(ForeignKey("subscription.id"), index=True)
+    invoice_id: Mapped[str | None] = mapped_column(ForeignKey("invoice.id"), index=True)
+    description: Mapped[str] = mapped_column(String(500))
+    price_id: Mapped[str | None] = mapped_column(ForeignKey("price.id"))
+    quantity: Mapped[int] = mapped_column(Integer, default=1)
+    amount: Mapped[int] = mapped_column(Integer)  # minor units; negative for a credit
+    currency: Mapped[str] = mapped_column(String(3))
+    period_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    proration: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Unique like Invoice.creation_key: a change that is retried adds its prorations once.
+    creation_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    price = relationship("Price")
 
 
 class InvoiceNumberSequence(db.Model):

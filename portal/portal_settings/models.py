@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.dbtypes import UTCDateTime, utcnow
@@ -52,6 +52,13 @@ class PortalConfiguration(db.Model):
     cancellation_reason_options: Mapped[list] = mapped_column(
         JSON, default=lambda: list(CANCELLATION_REASONS)
     )
+
+    # Offered once before a cancel is final (features.subscription_cancel beyond Stripe's one
+    # coupon): a coupon, a pause of up to N months (0: none), and a cheaper price.
+    retention_coupon_id: Mapped[str | None] = mapped_column(ForeignKey("coupon.id"))
+    retention_pause_max_months: Mapped[int] = mapped_column(Integer, default=0,
+                                                            server_default="0")
+    retention_downgrade_price_id: Mapped[str | None] = mapped_column(ForeignKey("price.id"))
 
     subscription_update_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     subscription_update_default_allowed_updates: Mapped[list] = mapped_column(JSON, default=list)

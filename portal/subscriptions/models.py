@@ -55,7 +55,23 @@ class Subscription(db.Model):
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
 
+    # The discount in force (a retention offer, say): the coupon, and when it stops applying
+    # (None: for ever, or until the first invoice for a "once" coupon has used it).
+    discount_coupon_id: Mapped[str | None] = mapped_column(ForeignKey("coupon.id"))
+    discount_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    discount_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Stripe's pause_collection: until this moment periods roll on but nothing is invoiced.
+    pause_collection_resumes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A change the customer asked for that waits for the period end (a downgrade):
+    # {"price": "price_...", "quantity": 2, "requested_at": "...", "actor": "customer:cus_..."}
+    pending_update: Mapped[dict | None] = mapped_column(JSON)
+    # Bumped by every change, so two changes made from one stale page cannot both apply: the
+    # second finds the version moved and the customer is asked to reload.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    updated: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
     customer = relationship("Customer", backref="subscriptions")
+    discount_coupon = relationship("Coupon")
     items: Mapped[list[SubscriptionItem]] = relationship(
         back_populates="subscription", cascade="all, delete-orphan", order_by="SubscriptionItem.created"
     )
