@@ -38,3 +38,23 @@ def lock_customer(session: Session, customer: Customer) -> Customer:
         .execution_options(populate_existing=True)
     ).one()
     return locked
+
+
+def lock_subscription(session: Session, subscription_id: str):
+    """Hold the subscription's row lock until the transaction ends and return it reloaded.
+
+    Lock order, everywhere: subscription, then its customer (lock_customer), then an invoice.
+    The engine and a customer's change both follow it, so they queue instead of deadlocking."""
+    from portal.subscriptions.models import Subscription
+
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(
+            update(Subscription).where(Subscription.id == subscription_id)
+            .values(version=Subscription.version)
+            .execution_options(synchronize_session=False)
+        )
+    return session.scalars(
+        select(Subscription).where(Subscription.id == subscription_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
