@@ -473,11 +473,14 @@ def _restore_subscription(session: Session, invoice: Invoice, *, now: datetime,
     subscription = session.get(Subscription, invoice.subscription_id)
     if subscription is None or subscription.status not in ("past_due", "unpaid"):
         return
+    # Past due: its due date has passed, or a charge of it has already failed (the engine may
+    # have run ahead of the clock this payment is made by).
     still_owed = session.scalars(
         select(Invoice.id).where(Invoice.subscription_id == subscription.id,
                                  Invoice.id != invoice.id, Invoice.status == "open",
                                  Invoice.amount_due > Invoice.amount_paid,
-                                 Invoice.due_date < now).limit(1)
+                                 or_(Invoice.due_date < now, Invoice.attempt_count > 0))
+        .limit(1)
     ).first()
     if still_owed is not None:
         return
