@@ -166,7 +166,12 @@ def _processing(session: Session, invoice_id: str) -> Payment | None:
 
 
 def _describe(session: Session, invoice: Invoice, now: datetime) -> Collection:
+    # What a dry run wrote is rolled back, numbers included: name new invoices by amount.
     label = _label(invoice)
+    if invoice.finalized_at == now and invoice.period_start and invoice.period_end:
+        amount = format_money(invoice.amount_remaining, invoice.currency, "en")
+        label = (f"the new invoice for {invoice.period_start:%b %-d} – "
+                 f"{invoice.period_end:%b %-d, %Y} ({amount})")
     if not is_due(invoice, now):
         return Collection("not_due", invoice.id)
     if _processing(session, invoice.id) is not None:

@@ -3,6 +3,7 @@ command line (cron, a systemd timer, or by hand to see what a date would bring).
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 
 import click
@@ -44,8 +45,9 @@ class _ProgressBar:
 
     def __call__(self, done: int, total: int) -> None:
         if self.bar is None:
+            # On stderr, so the summary line on stdout stays clean for a pipe or a log.
             self.bar = click.progressbar(length=total, label="Billing", show_pos=True,
-                                         file=click.get_text_stream("stderr"))
+                                         file=sys.stderr)
             self.bar.__enter__()
         self.bar.update(done - self.bar.pos)
 
@@ -55,7 +57,7 @@ class _ProgressBar:
 
 
 def _on_a_terminal() -> bool:
-    return click.get_text_stream("stderr").isatty() and click.get_text_stream("stdout").isatty()
+    return sys.stderr.isatty() and sys.stdout.isatty()
 
 
 @billing_cli.command("run")

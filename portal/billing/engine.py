@@ -118,6 +118,16 @@ def run(session: Session, *, now: datetime, gateway: PaymentGateway, policy: Bil
     ``progress(done, total)`` is called once the work is listed and after each piece."""
     now = as_utc(now)
     summary = RunSummary(dry_run=dry_run)
+    session.info["billing_dry_run"] = dry_run
+    try:
+        return _run(session, now=now, gateway=gateway, policy=policy, dry_run=dry_run,
+                    progress=progress, summary=summary)
+    finally:
+        session.info.pop("billing_dry_run", None)
+
+
+def _run(session: Session, *, now: datetime, gateway: PaymentGateway, policy: BillingPolicy,
+         dry_run: bool, progress: Progress | None, summary: RunSummary) -> RunSummary:
     units = due_work(session, now)
     session.rollback()  # the listing's read transaction; every piece starts afresh
     if progress is not None:
@@ -395,9 +405,8 @@ def _renew(session: Session, subscription: Subscription, start: datetime, *,
         subscription.pause_collection_resumes_at = None
         invoice, created = _invoice_period(session, subscription, start, end, now=now)
         if invoice is not None:
-            amount = format_money(invoice.amount_due, invoice.currency, "en")
-            notes.append(f"invoice {invoice.number or invoice.id} for {amount}"
-                         + ("" if created else " (already written)"))
+            notes.append(_invoice_note(invoice, created=created,
+                                       numbered=not _in_dry_run(session)))
     raise_event(session, "customer.subscription.updated", now=now, actor=ACTOR,
                 customer_id=subscription.customer_id, object_id=subscription.id,
                 data={"reason": "trial_ended" if was_trial else "renewed",
@@ -447,6 +456,19 @@ def _invoice_period(session: Session, subscription: Subscription, start: datetim
 
 def _day(moment: datetime) -> str:
     return f"{moment:%b %-d, %Y}"
+
+
+def _in_dry_run(session: Session) -> bool:
+    return bool(session.info.get("billing_dry_run"))
+
+
+def _invoice_note(invoice: Invoice, *, created: bool, numbered: bool) -> str:
+    amount = format_money(invoice.amount_due, invoice.currency, "en")
+    if not numbered:
+        # A dry run's numbers are rolled back with the rest: the real run may give others.
+        return f"a new invoice for {amount}"
+    return (f"invoice {invoice.number or invoice.id} for {amount}"
+            + ("" if created else " (already written)"))
 
 
 # ---- charging --------------------------------------------------------------------------------

@@ -46,3 +46,15 @@ def outbox(session):
 
     return session.scalars(select(OutboxMessage).order_by(OutboxMessage.created,
                                                           OutboxMessage.dedupe_key)).all()
+
+
+def snapshot(session) -> dict[str, list[dict]]:
+    """Every row of every table, column by column, in primary-key order."""
+    from portal.extensions import db
+
+    session.expire_all()
+    tables = {}
+    for table in db.metadata.sorted_tables:
+        rows = session.execute(select(table).order_by(*table.primary_key.columns)).mappings()
+        tables[table.name] = [dict(row) for row in rows]
+    return tables
