@@ -132,27 +132,43 @@ def _run(session: Session, *, now: datetime, gateway: PaymentGateway, policy: Bi
     session.rollback()  # the listing's read transaction; every piece starts afresh
     if progress is not None:
         progress(0, len(units))
+    held: list[Unit] = []
     for done, unit in enumerate(units, 1):
-        try:
-            if unit.subscription_id is not None:
-                _subscription_unit(session, unit.subscription_id, now=now, gateway=gateway,
-                                   policy=policy, dry_run=dry_run, summary=summary)
-            else:
-                _collect(session, unit.invoice_id, now=now, gateway=gateway, policy=policy,
-                         dry_run=dry_run, summary=summary, label=unit.invoice_id)
-        except Exception as error:  # one broken subscription must not stop the others
-            session.rollback()
-            summary.errors += 1
-            what = unit.subscription_id or unit.invoice_id
-            summary.actions.append(f"{what}: error, {type(error).__name__}: {error}")
-            log.exception("billing run: %s failed", what)
-        finally:
-            if dry_run:
-                # Everything the dry run worked out in the transaction goes, nothing is kept.
-                session.rollback()
+        if _do_unit(session, unit, now=now, gateway=gateway, policy=policy, dry_run=dry_run,
+                    summary=summary, last_try=False):
+            held.append(unit)
         if progress is not None:
             progress(done, len(units))
+    # A subscription locked a moment ago (a customer's change, a payment being saved) is
+    # usually free by now: one more try, so it does not wait for the next run.
+    for unit in held:
+        _do_unit(session, unit, now=now, gateway=gateway, policy=policy, dry_run=dry_run,
+                 summary=summary, last_try=True)
     return summary
+
+
+def _do_unit(session: Session, unit: Unit, *, now: datetime, gateway: PaymentGateway,
+             policy: BillingPolicy, dry_run: bool, summary: RunSummary,
+             last_try: bool) -> bool:
+    """Do one piece of work; True when its subscription was held elsewhere (and left)."""
+    try:
+        if unit.subscription_id is not None:
+            return _subscription_unit(session, unit.subscription_id, now=now,
+                                      gateway=gateway, policy=policy, dry_run=dry_run,
+                                      summary=summary, last_try=last_try)
+        _collect(session, unit.invoice_id, now=now, gateway=gateway, policy=policy,
+                 dry_run=dry_run, summary=summary, label=unit.invoice_id)
+    except Exception as error:  # one broken subscription must not stop the others
+        session.rollback()
+        summary.errors += 1
+        what = unit.subscription_id or unit.invoice_id
+        summary.actions.append(f"{what}: error, {type(error).__name__}: {error}")
+        log.exception("billing run: %s failed", what)
+    finally:
+        if dry_run:
+            # Everything the dry run worked out in the transaction goes, nothing is kept.
+            session.rollback()
+    return False
 
 
 def run_from_app(app, now: datetime | None = None, *, dry_run: bool = False,
@@ -248,7 +264,9 @@ def is_due(subscription: Subscription, now: datetime) -> bool:
 
 def _subscription_unit(session: Session, sub_id: str, *, now: datetime,
                        gateway: PaymentGateway, policy: BillingPolicy, dry_run: bool,
-                       summary: RunSummary) -> None:
+                       summary: RunSummary, last_try: bool = True) -> bool:
+    """Move the subscription through every period that is due, then charge what it owes;
+    True when another transaction holds it (counted as skipped only on the ``last_try``)."""
     email = session.scalars(select(Customer.email).join(Subscription)
                             .where(Subscription.id == sub_id)).first()
     label = f"{sub_id} ({email})" if email else sub_id
@@ -257,9 +275,10 @@ def _subscription_unit(session: Session, sub_id: str, *, now: datetime,
         if step is None:
             break
         if step.kind == "locked":
-            summary.skipped += 1
-            summary.actions.append(f"{label}: skipped, another run is billing it")
-            return
+            if last_try:
+                summary.skipped += 1
+                summary.actions.append(f"{label}: skipped, another run is billing it")
+            return True
         if not dry_run:
             session.commit()
         summary.actions.append(f"{label}: {step.text}")
@@ -282,6 +301,7 @@ def _subscription_unit(session: Session, sub_id: str, *, now: datetime,
     for invoice_id in invoice_ids:
         _collect(session, invoice_id, now=now, gateway=gateway, policy=policy,
                  dry_run=dry_run, summary=summary, label=label)
+    return False
 
 
 def _step_with_retries(session: Session, sub_id: str, *, now: datetime,
