@@ -25,14 +25,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from portal.billing import charging
-from portal.billing.calc import add_months
+from portal.billing.calc import add_months, next_period_end
 from portal.billing.invoicing import (
     InvoiceExists,
     coupon_in_force,
@@ -406,9 +406,11 @@ def _renew(session: Session, subscription: Subscription, start: datetime, *,
     price = subscription.items[0].price
     new_interval = ((price.recurring_interval, price.recurring_interval_count)
                     != (old_price.recurring_interval, old_price.recurring_interval_count))
-    if subscription.billing_cycle_anchor is None or was_trial or new_interval:
-        # Periods are counted from here on (Stripe resets the anchor at a trial's end and
-        # when the interval changes).
+    if (subscription.billing_cycle_anchor is None or was_trial or new_interval
+            or not _on_boundary(subscription.billing_cycle_anchor, price, start)):
+        # Periods are counted from here on: Stripe resets the anchor at a trial's end and
+        # when the interval changes; and a period that ends off the anchor's beat (moved by
+        # hand, or seeded so) would otherwise be followed by a sliver of a period.
         subscription.billing_cycle_anchor = start
     end = period_after(subscription, start, price)
     if was_trial:
@@ -435,6 +437,14 @@ def _renew(session: Session, subscription: Subscription, start: datetime, *,
                       "invoice_id": invoice.id if invoice is not None else None,
                       "pending_update_applied": changed or None})
     return Step("renewed", ", ".join(notes), invoice_created=created)
+
+
+def _on_boundary(anchor: datetime, price, moment: datetime) -> bool:
+    """Whether ``moment`` is one of the period ends counted from ``anchor``."""
+    if moment <= anchor:
+        return moment == anchor
+    return next_period_end(anchor, price.recurring_interval, price.recurring_interval_count,
+                           moment - timedelta(seconds=1)) == moment
 
 
 def cycle_key(subscription_id: str, period_start: datetime) -> str:

@@ -340,3 +340,19 @@ def test_a_subscription_that_is_not_live_is_left_alone(bill, session, monthly):
     session.commit()
     assert bill(MAY_1).renewed == 0
     assert invoices_of(session, monthly) == []
+
+
+def test_a_period_that_ends_off_the_anchors_beat_is_followed_by_a_whole_period(
+        bill, session, customer, card, pro, make_subscription):
+    # Anchored on March 31, yet this period ends on October 30 (set by hand, or seeded so):
+    # the next period is a whole month from there, not the one day to October 31.
+    oct_30 = datetime(2027, 10, 30, tzinfo=UTC)
+    sub = make_subscription(customer, pro, current_period_start=datetime(2027, 9, 30, tzinfo=UTC),
+                            current_period_end=oct_30,
+                            billing_cycle_anchor=datetime(2027, 3, 31, tzinfo=UTC))
+    bill(oct_30)
+    [invoice] = invoices_of(session, sub)
+    assert (invoice.period_start, invoice.period_end) == (oct_30,
+                                                          datetime(2027, 11, 30, tzinfo=UTC))
+    session.refresh(sub)
+    assert sub.billing_cycle_anchor == oct_30
