@@ -44,6 +44,7 @@ class _ProgressBar:
         self.bar = None
 
     def __call__(self, done: int, total: int) -> None:
+        """Move the bar to ``done`` of ``total``; the first call draws it."""
         if self.bar is None:
             # On stderr, so the summary line on stdout stays clean for a pipe or a log.
             self.bar = click.progressbar(length=total, label="Billing", show_pos=True,
@@ -52,11 +53,13 @@ class _ProgressBar:
         self.bar.update(done - self.bar.pos)
 
     def close(self) -> None:
+        """Finish the bar's line, so the summary starts on a line of its own."""
         if self.bar is not None:
             self.bar.__exit__(None, None, None)
 
 
 def _on_a_terminal() -> bool:
+    # Under cron or a timer the output is mailed or logged: the summary line alone, no bar.
     return sys.stderr.isatty() and sys.stdout.isatty()
 
 

@@ -29,6 +29,7 @@ class RecordingGateway(TestGateway):
 
     @classmethod
     def from_config(cls, config) -> RecordingGateway:
+        """Built once per process, by get_gateway: where processes meet, if they are to."""
         rendezvous = os.environ.get("PORTAL_TEST_GATEWAY_RENDEZVOUS")
         if rendezvous:
             folder, count = rendezvous.rsplit(":", 1)
@@ -36,6 +37,7 @@ class RecordingGateway(TestGateway):
         return cls()
 
     def charge(self, token, *, amount, currency, idempotency_key, description=None):
+        """Charge as the test gateway does, write it down, and die if told to."""
         result = super().charge(token, amount=amount, currency=currency,
                                 idempotency_key=idempotency_key, description=description)
         line = json.dumps({"pid": os.getpid(), "key": idempotency_key, "amount": amount,
