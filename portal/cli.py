@@ -1,4 +1,5 @@
-"""Command-line commands: ``flask --app portal demo``, ``login-link`` and ``branding``."""
+"""Command-line commands: ``flask --app portal demo``, ``login-link``, ``branding`` and
+``billing run`` (portal/billing/cli.py)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,10 @@ def login_url(link_id: str, email: str | None = None, *, base: str | None = None
 
 
 def register_commands(app: Flask) -> None:
+    from portal.billing.cli import billing_cli
+
+    app.cli.add_command(billing_cli)
+
     @app.cli.command("demo")
     @click.option("--serve", is_flag=True, help="Serve the app on 127.0.0.1 afterwards.")
     @click.option("--port", default=5000, show_default=True, help="The port --serve listens on.")

@@ -75,6 +75,10 @@ class Defaults:
     LOGIN_EMAIL_IN_BACKGROUND = True
     PAYMENT_METHOD_ADD_RATE_LIMIT = "20 per hour"
     INVOICES_PER_PAGE = 10
+    # The billing engine (portal/billing/policy.py): retry a failed automatic charge this many
+    # days after the first failure, then make the subscription "canceled" or "unpaid".
+    BILLING_RETRY_DAYS = (3, 5, 7)
+    BILLING_AFTER_FINAL_FAILURE = "canceled"
     # Behind a reverse proxy set this to the number of proxies, so client IPs and HTTPS are read right.
     PROXY_FIX_X_FOR = 0
     PUBLIC_URL = "http://127.0.0.1:5000"

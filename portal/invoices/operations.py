@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -16,8 +17,10 @@ from sqlalchemy.orm import Session, selectinload
 
 from portal.events import raise_event
 from portal.invoices.models import Invoice, InvoiceLine
+from portal.locking import lock_subscription
 from portal.payments.gateway import DECLINE_MESSAGES, PaymentGateway
 from portal.payments.models import Payment, PaymentMethod
+from portal.subscriptions.models import Subscription
 
 log = logging.getLogger("portal.invoices")
 
@@ -280,9 +283,28 @@ def pay_invoice(session: Session, invoice: Invoice, payment_method: PaymentMetho
     """
     if not is_form_key(idempotency_key):
         raise PaymentRefused("invalid_key", "Reload the page and try again.")
-    key = payment_key(invoice.id, idempotency_key)
+    return charge_invoice(session, invoice, payment_method,
+                          key=payment_key(invoice.id, idempotency_key), now=now, actor=actor,
+                          gateway=gateway)
+
+
+# Called in the transaction that records a charge's outcome, under the invoice's locks, so
+# what the caller adds (the billing engine's retry schedule) commits with the outcome or not
+# at all.
+OutcomeHook = Callable[[Session, Invoice, Payment], None]
+
+
+def charge_invoice(session: Session, invoice: Invoice, method: PaymentMethod, *, key: str,
+                   now: datetime, actor: str, gateway: PaymentGateway,
+                   on_outcome: OutcomeHook | None = None) -> PayResult:
+    """Charge what is left on ``invoice`` to ``method`` once per ``key``: the portal's Pay
+    button and the billing engine both come here.
+
+    Commits twice: the payment as "processing" under the invoice's lock before the processor
+    is called (outside any lock), then the outcome. A payment still processing blocks every
+    other charge of the invoice. Raises PaymentRefused when nothing was attempted."""
     try:
-        claimed = _claim(session, invoice, payment_method, key, now=now, actor=actor)
+        claimed = _claim(session, invoice, method, key, now=now, actor=actor)
     except IntegrityError:
         # Two requests with one key passed the lock together (possible only where the database
         # took no lock): the key's unique index stopped the second, which answers with the first.
@@ -293,15 +315,36 @@ def pay_invoice(session: Session, invoice: Invoice, payment_method: PaymentMetho
         return _result_of(earlier)
     if isinstance(claimed, PayResult):
         return claimed
-    return _charge(session, invoice, claimed, payment_method, now=now, actor=actor,
-                   gateway=gateway)
+    return _charge(session, invoice, claimed, method, now=now, actor=actor, gateway=gateway,
+                   on_outcome=on_outcome)
+
+
+def resend_processing_payment(session: Session, invoice: Invoice, payment: Payment, *,
+                              now: datetime, actor: str, gateway: PaymentGateway,
+                              on_outcome: OutcomeHook | None = None) -> PayResult:
+    """Ask the processor again about a payment left "processing" (its caller died before the
+    answer was saved), with the payment's own idempotency key: by the gateway contract the
+    processor answers with the first charge's result and never charges twice."""
+    method = payment.payment_method
+    if method is None:
+        return PayResult("processing", payment)
+    return _charge(session, invoice, payment, method, now=now, actor=actor, gateway=gateway,
+                   on_outcome=on_outcome)
+
+
+def lock_invoice(session: Session, invoice: Invoice) -> None:
+    """Take the locks a payment of ``invoice`` changes things under, in the one lock order:
+    its subscription first (paying may make it active again), then the invoice."""
+    if invoice.subscription_id:
+        lock_subscription(session, invoice.subscription_id)
+    _lock_invoice(session, invoice.id)
 
 
 def _claim(session: Session, invoice: Invoice, method: PaymentMethod, key: str, *,
            now: datetime, actor: str) -> Payment | PayResult:
     """Under the invoice's lock: answer a repeat, refuse what cannot be paid, or save a
     processing payment and commit it."""
-    _lock_invoice(session, invoice.id)
+    lock_invoice(session, invoice)
     session.refresh(invoice)
     earlier = _payment_by_key(session, key)
     if earlier is not None:
@@ -352,9 +395,10 @@ def _claim(session: Session, invoice: Invoice, method: PaymentMethod, key: str, 
 
 
 def _charge(session: Session, invoice: Invoice, payment: Payment, method: PaymentMethod, *,
-            now: datetime, actor: str, gateway: PaymentGateway) -> PayResult:
+            now: datetime, actor: str, gateway: PaymentGateway,
+            on_outcome: OutcomeHook | None = None) -> PayResult:
     """Call the processor once, outside any lock, then record what it said."""
-    invoice_id, payment_id = invoice.id, payment.id
+    payment_id = payment.id
     try:
         outcome = gateway.charge(method.processor_token, amount=payment.amount,
                                  currency=payment.currency,
@@ -366,9 +410,14 @@ def _charge(session: Session, invoice: Invoice, payment: Payment, method: Paymen
         log.exception("charge for payment %s got no answer", payment_id)
         return PayResult("processing", payment)
 
-    _lock_invoice(session, invoice_id)
+    lock_invoice(session, invoice)
     session.refresh(invoice)
     session.refresh(payment)
+    if payment.status != "processing":
+        # Another caller asking about the same payment (a resend after a crash) saved the
+        # answer first: recording it again would count the money twice.
+        session.commit()
+        return _result_of(payment)
     invoice.attempt_count = (invoice.attempt_count or 0) + 1
     payment.completed_at = now
     if outcome.succeeded:
@@ -387,6 +436,8 @@ def _charge(session: Session, invoice: Invoice, payment: Payment, method: Paymen
                           "currency": payment.currency, "failure_code": payment.failure_code,
                           "attempt_count": invoice.attempt_count,
                           "payment_method_id": payment.payment_method_id})
+    if on_outcome is not None:
+        on_outcome(session, invoice, payment)
     session.commit()
     return PayResult(payment.status, payment)
 
@@ -403,8 +454,41 @@ def _mark_paid(session: Session, invoice: Invoice, payment: Payment | None, *, n
         invoice.next_payment_attempt = None
         raise_event(session, "invoice.paid", now=now, actor=actor,
                     customer_id=invoice.customer_id, object_id=invoice.id, data=data)
+        _restore_subscription(session, invoice, now=now, actor=actor)
     else:
         # Money arrived for an invoice that changed meanwhile (voided while the card was
         # charged): recorded for the merchant to refund or settle, never silently dropped.
         raise_event(session, "invoice.payment_succeeded", now=now, actor=actor,
                     customer_id=invoice.customer_id, object_id=invoice.id, data=data)
+
+
+def _restore_subscription(session: Session, invoice: Invoice, *, now: datetime,
+                          actor: str) -> None:
+    """A past-due (or unpaid) subscription is active again once the invoice just paid was the
+    last of its open invoices past their due date. Here, in the one paid path, so the portal's
+    Pay button, a retry by the billing engine and any later front door all do it. The caller
+    holds the subscription's lock (lock_invoice)."""
+    if not invoice.subscription_id:
+        return
+    subscription = session.get(Subscription, invoice.subscription_id)
+    if subscription is None or subscription.status not in ("past_due", "unpaid"):
+        return
+    # Past due: its due date has passed, or a charge of it has already failed (the engine may
+    # have run ahead of the clock this payment is made by).
+    still_owed = session.scalars(
+        select(Invoice.id).where(Invoice.subscription_id == subscription.id,
+                                 Invoice.id != invoice.id, Invoice.status == "open",
+                                 Invoice.amount_due > Invoice.amount_paid,
+                                 or_(Invoice.due_date < now, Invoice.attempt_count > 0))
+        .limit(1)
+    ).first()
+    if still_owed is not None:
+        return
+    previous = subscription.status
+    subscription.status = "active"
+    subscription.version = (subscription.version or 0) + 1
+    subscription.updated = now
+    raise_event(session, "customer.subscription.updated", now=now, actor=actor,
+                customer_id=subscription.customer_id, object_id=subscription.id,
+                data={"status": "active", "previous_status": previous,
+                      "reason": "invoice_paid", "invoice_id": invoice.id})
