@@ -185,6 +185,9 @@ def _check_worker(config: dict) -> None:
         raise ConfigError("PORTAL_WORKER_MODE=redis needs PORTAL_WORKER_REDIS_URL, "
                           "e.g. redis://127.0.0.1:6379/1")
     config["WORKER_MODE"] = mode
+    if float(config.get("OUTBOX_POLL_SECONDS", Defaults.OUTBOX_POLL_SECONDS)) <= 0:
+        # The poll is what sends retries once their wait is over, and what a lost wake-up left.
+        raise ConfigError("PORTAL_OUTBOX_POLL_SECONDS must be more than 0")
     # A lease that ends while the mail server is still answering lets a second worker send
     # the same email again.
     lease = config.get("OUTBOX_LEASE_SECONDS", Defaults.OUTBOX_LEASE_SECONDS)

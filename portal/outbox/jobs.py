@@ -252,7 +252,9 @@ def _run_rq_worker(app: Flask) -> int:
     thread.start()
     try:
         # RQ handles SIGTERM and SIGINT itself: the job at hand finishes, then work() returns.
-        worker.work(with_scheduler=True, logging_level="INFO")
+        # Its INFO lines are four per job, a delivery job every few seconds: warnings only;
+        # what was sent, retried or given up on is logged by portal.outbox.
+        worker.work(with_scheduler=True, logging_level="WARNING")
     finally:
         stop.set()
         thread.join(5)
