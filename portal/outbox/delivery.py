@@ -73,7 +73,8 @@ def message_id_for(row_id: str) -> str:
 # ---- which rows are due ------------------------------------------------------------------------
 
 def _unfinished(model):
-    return and_(model.sent_at.is_(None), model.failed_at.is_(None))
+    # Emails only: other kinds (webhooks, later) get a deliverer of their own.
+    return and_(model.kind == "email", model.sent_at.is_(None), model.failed_at.is_(None))
 
 
 def _recipient(model):

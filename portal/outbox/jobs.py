@@ -44,6 +44,9 @@ _JOB_RETRY_INTERVALS = [30, 120, 600]
 # The billing engine may run long; nothing else should.
 _BILLING_TIMEOUT_SECONDS = 3600
 _JOB_TIMEOUT_SECONDS = 600
+# Emails one delivery job sends at most, well inside its timeout (a timeout interrupting a
+# send could repeat it); what is left goes with the next wake-up or poll.
+_DELIVERY_BATCH = 200
 
 
 # ---- the jobs ----------------------------------------------------------------------------------
@@ -69,7 +72,7 @@ def deliver_outbox() -> int:
     from portal.outbox.delivery import deliver_due
 
     with _app_context():
-        return deliver_due()
+        return deliver_due(limit=_DELIVERY_BATCH)
 
 
 def housekeeping(now: datetime | None = None) -> dict:
@@ -282,7 +285,7 @@ def _run_in_foreground(app: Flask) -> int:
             try:
                 if job.func is deliver_outbox:
                     with app.app_context():
-                        deliver_due(stop=stop)
+                        deliver_due(stop=stop, limit=_DELIVERY_BATCH)
                 else:
                     job.func()
             except Exception as error:  # the next period tries again

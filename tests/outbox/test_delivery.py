@@ -373,3 +373,12 @@ def test_a_session_that_adds_no_outbox_row_wakes_nobody(app, session, make_custo
     assert woken == []
     db.session.commit()
     assert woken == []
+
+
+def test_rows_of_another_kind_are_left_for_their_own_deliverer(session, now, controlled_smtp):
+    session.add(OutboxMessage(kind="webhook", payload={"url": "https://acme.example/hook"},
+                              created=now, available_at=now))
+    session.commit()
+    assert deliver_due(now=now) == 0
+    [row] = rows(session)
+    assert row.claimed_by is None and row.attempts == 0
