@@ -18,8 +18,10 @@ run one such worker.
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import logging
+import os
 import signal
 import threading
 import time
@@ -39,6 +41,7 @@ from portal.extensions import db
 log = logging.getLogger("portal.worker")
 
 _REDIS = "portal.worker.redis"
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 # RQ's own retries for the periodic jobs (a database restart, say): then the next period.
 _JOB_RETRY_INTERVALS = [30, 120, 600]
 # The billing engine may run long; nothing else should.
@@ -234,6 +237,7 @@ def _run_rq_worker(app: Flask) -> int:
                    f"{type(error).__name__}", err=True)
         return 1
     queue = Queue(app.config["WORKER_QUEUE"], connection=connection)
+    os.register_at_fork(after_in_child=_die_with_parent)
     worker = SimpleWorker([queue], connection=connection)
     ticker = Ticker(schedule(app.config),
                     redis_claim(connection, app.config["WORKER_QUEUE"], worker.name))
@@ -262,6 +266,19 @@ def _run_rq_worker(app: Flask) -> int:
         stop.set()
         thread.join(5)
     return 0
+
+
+def _die_with_parent() -> None:
+    """In a process the worker forks (RQ's scheduler): get SIGTERM when the worker dies, even
+    by SIGKILL, instead of living on as an orphan that holds the queue's scheduler lock."""
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: systemd's cgroup stop still ends it
+        return
+    if os.getppid() != parent:  # the worker died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _run_in_foreground(app: Flask) -> int:

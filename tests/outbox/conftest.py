@@ -174,9 +174,14 @@ class WorkerProcess:
         return code
 
     def stop(self) -> None:
+        """SIGTERM, as a service manager stops it; SIGKILL if it does not go."""
         if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -46,8 +47,12 @@ def redis_client():
 @pytest.fixture
 def queue_name(redis_client):
     """A queue of this test's own, so parallel test workers never take each other's jobs."""
+    from rq import Queue
+
     name = f"portal-test-{uuid.uuid4().hex[:10]}"
     yield name
+    Queue(name, connection=redis_client).empty()  # the jobs no worker ran, with their hashes
+    redis_client.srem("rq:queues", f"rq:queue:{name}")
     for key in redis_client.scan_iter(f"*{name}*"):
         redis_client.delete(key)
 
@@ -93,6 +98,28 @@ def test_the_redis_worker_sends_the_email_a_commit_woke_it_for(
     worker.process.send_signal(signal.SIGTERM)
     assert worker.wait() == 0, worker.output
     assert "Traceback" not in worker.output
+
+
+def alive(pid: int) -> bool:
+    """Running (not gone, not a zombie nobody has reaped yet)."""
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return status.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads /proc (Linux)")
+def test_a_redis_worker_killed_with_sigkill_leaves_no_scheduler_process_behind(
+        controlled_smtp, start_worker, redis_settings, redis_client, queue_name):
+    worker = start_worker(**smtp_settings(controlled_smtp), **redis_settings)
+    pid = worker.process.pid
+    # RQ's scheduler runs in a process the worker forks; it holds the queue's scheduler lock.
+    children = wait_for(lambda: [int(child) for child in Path(
+        f"/proc/{pid}/task/{pid}/children").read_text().split()], what="the scheduler")
+    worker.process.send_signal(signal.SIGKILL)
+    worker.wait()
+    wait_for(lambda: not any(alive(child) for child in children), what="the scheduler to go")
 
 
 class TestALostWakeUp:
