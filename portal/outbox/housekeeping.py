@@ -64,6 +64,8 @@ def purge_outbox(session: Session, *, now: datetime, retention: timedelta) -> in
 
 @dataclass
 class Reconciled:
+    """The payment ids a reconcile settled, by outcome."""
+
     succeeded: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     still_processing: list[str] = field(default_factory=list)
