@@ -94,6 +94,9 @@ def create_app(config: dict | None = None) -> Flask:
 
     for module in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(module).bp)
+    from portal.outbox import wakeup
+
+    wakeup.init_app(app)  # commits that add outbox rows wake delivery
     if app.config["MAIL_BACKEND"] == "console":
         from portal.devtools.views import bp as devtools_bp
 

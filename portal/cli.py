@@ -1,11 +1,12 @@
-"""Command-line commands: ``flask --app portal demo``, ``login-link``, ``branding`` and
-``billing run`` (portal/billing/cli.py)."""
+"""Command-line commands: ``flask --app portal demo``, ``login-link``, ``branding``, ``worker``,
+``housekeeping`` and ``billing run`` (portal/billing/cli.py)."""
 
 from __future__ import annotations
 
 import re
 import secrets
 import shutil
+import sys
 from pathlib import Path
 from urllib.parse import quote
 
@@ -108,6 +109,30 @@ def register_commands(app: Flask) -> None:
         for name in ("business_name", "brand_color", "accent_color", "icon", "logo",
                      "support_email", "support_phone", "support_url", "invoice_prefix"):
             click.echo(f"{name:<15} {getattr(branding, name) or ''}")
+
+    @app.cli.command("worker")
+    def worker_command() -> None:
+        """Deliver the outbox and run the periodic jobs (billing run, housekeeping) until
+        SIGTERM or Ctrl+C: an RQ worker with PORTAL_WORKER_MODE=redis, else in this process."""
+        from portal.outbox.jobs import run_worker
+
+        sys.exit(run_worker(current_app._get_current_object()))
+
+    @app.cli.command("housekeeping")
+    def housekeeping_command() -> None:
+        """Purge expired passcodes, sign-ins and delivered outbox rows; settle payments left
+        processing."""
+        from portal.outbox import housekeeping
+        from portal.payments.gateway import get_gateway
+
+        done = housekeeping.run(db.session, now=utcnow(), config=current_app.config,
+                                gateway=get_gateway())
+        click.echo(f"Purged {done['login_passcodes']} login passcode(s), "
+                   f"{done['sign_ins']} sign-in(s) and {done['outbox_messages']} outbox "
+                   "message(s).")
+        click.echo(f"Payments left processing: {done['payments_succeeded']} succeeded, "
+                   f"{done['payments_failed']} failed, {done['payments_still_processing']} "
+                   "still waiting for the processor.")
 
 
 _HEX_COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}){1,2}")

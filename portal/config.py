@@ -71,8 +71,8 @@ class Defaults:
     LOGIN_EMAIL_LIMIT_PER_ADDRESS = "20 per hour;50 per day"
     LOGIN_EMAIL_LIMIT_PER_IP = "10 per 10 minutes;50 per day"
     LOGIN_CODE_CHECK_LIMIT_PER_IP = "20 per 10 minutes;100 per day"
-    # Sending after the response keeps known and unknown addresses equally fast to answer.
-    LOGIN_EMAIL_IN_BACKGROUND = True
+    # Expired and used passcode rows are deleted by housekeeping this long after they expired.
+    LOGIN_PASSCODE_RETENTION_SECONDS = 7 * 24 * 3600
     PAYMENT_METHOD_ADD_RATE_LIMIT = "20 per hour"
     INVOICES_PER_PAGE = 10
     # The billing engine (portal/billing/policy.py): retry a failed automatic charge this many
@@ -90,13 +90,39 @@ class Defaults:
     # Seconds each process keeps the branding and configurations; 5 in production, 0 (read on
     # every request) in development, unless set.
     SETTINGS_CACHE_SECONDS = None
+    # Seconds one SMTP step may take; without it a silent server holds a send past its lease.
+    MAIL_TIMEOUT_SECONDS = 20
+    # Background work (portal/outbox, README "Background work"). "inline-thread": threads in
+    # each app process deliver the outbox; "redis": `flask worker` processes do, woken through
+    # Redis; "external": only `flask worker` does, polling. None: "redis" when
+    # WORKER_REDIS_URL is set, else "inline-thread".
+    WORKER_MODE = None
+    WORKER_REDIS_URL = None
+    WORKER_QUEUE = "portal"  # the RQ queue and the prefix of the scheduler's keys
+    OUTBOX_THREADS = 2  # delivery threads per process in inline-thread mode
+    # The safety net: due rows are looked for this often even when no commit woke anyone.
+    OUTBOX_POLL_SECONDS = 5
+    # A claimed row is another worker's to retry once this passes (the claimer died).
+    OUTBOX_LEASE_SECONDS = 120
+    OUTBOX_MAX_ATTEMPTS = 8
+    # After the n-th failed send: wait base * 2**(n-1) seconds, at most the max.
+    OUTBOX_RETRY_BASE_SECONDS = 30
+    OUTBOX_RETRY_MAX_SECONDS = 3600
+    # Sent or failed rows without a dedupe key are deleted by housekeeping after this.
+    OUTBOX_RETENTION_SECONDS = 30 * 24 * 3600
+    HOUSEKEEPING_INTERVAL_SECONDS = 3600
+    BILLING_RUN_INTERVAL_SECONDS = 3600
+    # A payment still "processing" this long after it began is asked of the gateway again.
+    PAYMENT_RECONCILE_AFTER_SECONDS = 300
 
 
 # Settings that must stay text even when an environment variable looks like a number or
 # JSON (from_prefixed_env parses PORTAL_SECRET_KEY=123456 as the integer 123456).
 TEXT_SETTINGS = ("SECRET_KEY", "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_DEFAULT_SENDER",
-                 "SQLALCHEMY_DATABASE_URI", "PUBLIC_URL")
+                 "SQLALCHEMY_DATABASE_URI", "PUBLIC_URL", "WORKER_MODE", "WORKER_REDIS_URL",
+                 "WORKER_QUEUE")
 ENVIRONMENTS = ("development", "production")
+WORKER_MODES = ("inline-thread", "redis", "external")
 
 
 def finish(config: dict, instance_path: str) -> None:
@@ -133,6 +159,7 @@ def finish(config: dict, instance_path: str) -> None:
         config["SESSION_COOKIE_SECURE"] = production
     if config.get("SETTINGS_CACHE_SECONDS") is None:
         config["SETTINGS_CACHE_SECONDS"] = 5 if production else 0
+    _check_worker(config)
     hosts = config.get("TRUSTED_HOSTS")
     if isinstance(hosts, str):
         # PORTAL_TRUSTED_HOSTS=billing.example.com is text, not JSON: Flask wants a list.
@@ -148,6 +175,30 @@ def _check_public_url(config: dict) -> None:
     if url.scheme != "https" or not url.hostname:
         raise ConfigError("PORTAL_PUBLIC_URL must be the portal's https:// address "
                           "(e.g. https://billing.example.com) when PORTAL_ENV=production")
+
+
+def _check_worker(config: dict) -> None:
+    """The background worker's mode, and a lease that outlasts one SMTP step."""
+    mode = str(config.get("WORKER_MODE") or "").strip().lower()
+    if not mode:
+        mode = "redis" if config.get("WORKER_REDIS_URL") else "inline-thread"
+    if mode not in WORKER_MODES:
+        raise ConfigError(f"PORTAL_WORKER_MODE must be one of {', '.join(WORKER_MODES)}, "
+                          f"not {mode!r}")
+    if mode == "redis" and not config.get("WORKER_REDIS_URL"):
+        raise ConfigError("PORTAL_WORKER_MODE=redis needs PORTAL_WORKER_REDIS_URL, "
+                          "e.g. redis://127.0.0.1:6379/1")
+    config["WORKER_MODE"] = mode
+    if float(config.get("OUTBOX_POLL_SECONDS", Defaults.OUTBOX_POLL_SECONDS)) <= 0:
+        # The poll is what sends retries once their wait is over, and what a lost wake-up left.
+        raise ConfigError("PORTAL_OUTBOX_POLL_SECONDS must be more than 0")
+    # A lease that ends while the mail server is still answering lets a second worker send
+    # the same email again.
+    lease = config.get("OUTBOX_LEASE_SECONDS", Defaults.OUTBOX_LEASE_SECONDS)
+    timeout = config.get("MAIL_TIMEOUT_SECONDS", Defaults.MAIL_TIMEOUT_SECONDS)
+    if float(lease) <= 3 * float(timeout):
+        raise ConfigError("PORTAL_OUTBOX_LEASE_SECONDS must be more than three times "
+                          "PORTAL_MAIL_TIMEOUT_SECONDS, so a send finishes inside its lease")
 
 
 def _check_rate_limit_storage(config: dict) -> None:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
+import smtplib
 from datetime import datetime
 
 from flask import current_app, render_template
-from flask_mail import Message
+from flask_mail import Connection, Message
 from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.dbtypes import UTCDateTime, utcnow
-from portal.extensions import db, mail
+from portal.extensions import db
 
 log = logging.getLogger("portal.mail")
 
@@ -29,14 +30,29 @@ class DevMail(db.Model):
     body_html: Mapped[str | None] = mapped_column(Text)
 
 
+def render_email(template: str, **context) -> tuple[str, str]:
+    """``emails/<template>.txt`` and ``.html``, rendered with ``context`` (and the branding)."""
+    return (render_template(f"emails/{template}.txt", **context),
+            render_template(f"emails/{template}.html", **context))
+
+
 def send_templated(to: str, subject: str, template: str, **context) -> None:
     """Render ``emails/<template>.txt`` and ``.html`` and send them as one message."""
-    text = render_template(f"emails/{template}.txt", **context)
-    html = render_template(f"emails/{template}.html", **context)
+    text, html = render_email(template, **context)
     send(to, subject, text, html)
 
 
-def send(to: str, subject: str, text: str, html: str | None = None) -> None:
+def build_message(to: str, subject: str, text: str, html: str | None = None, *,
+                  message_id: str | None = None) -> Message:
+    """The message as SMTP would carry it; ``message_id`` fixes its Message-ID header."""
+    message = Message(subject=subject, recipients=[to], body=text, html=html)
+    if message_id:
+        message.msgId = message_id
+    return message
+
+
+def send(to: str, subject: str, text: str, html: str | None = None, *,
+         message_id: str | None = None) -> None:
     """Send one message by the configured backend."""
     backend = current_app.config["MAIL_BACKEND"]
     if backend == "console":
@@ -45,6 +61,26 @@ def send(to: str, subject: str, text: str, html: str | None = None) -> None:
         db.session.add(DevMail(recipients=to, subject=subject, body_text=text, body_html=html))
         db.session.commit()
         return
-    message = Message(subject=subject, recipients=[to], body=text, html=html)
-    mail.send(message)
+    message = build_message(to, subject, text, html, message_id=message_id)
+    with _TimedConnection(current_app.extensions["mail"]) as connection:
+        connection.send(message)
     log.info("mail sent to=%s subject=%r", to, subject)
+
+
+class _TimedConnection(Connection):
+    """Flask-Mail's connection with a socket timeout (it has none), so a mail server that
+    stops answering fails the send instead of holding it for ever."""
+
+    def configure_host(self):
+        state = self.mail
+        timeout = float(current_app.config["MAIL_TIMEOUT_SECONDS"])
+        if state.use_ssl:
+            host = smtplib.SMTP_SSL(state.server, state.port, timeout=timeout)
+        else:
+            host = smtplib.SMTP(state.server, state.port, timeout=timeout)
+        host.set_debuglevel(int(state.debug))
+        if state.use_tls:
+            host.starttls()
+        if state.username and state.password:
+            host.login(state.username, state.password)
+        return host

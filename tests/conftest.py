@@ -20,6 +20,7 @@ from sqlalchemy import text
 
 from portal import create_app
 from portal.extensions import db
+from portal.outbox import wakeup
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
@@ -89,9 +90,18 @@ def app(_schema, database_uri, app_config, tmp_path, monkeypatch):
     application = create_app(base_config(database_uri, **app_config))
     with application.app_context():
         yield application
+        # Background deliverers finish the email at hand before the tables are emptied.
+        wakeup.stop_all()
         db.session.remove()
         _empty_tables()
         db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _no_deliverer_outlives_its_test():
+    """Apps a test builds itself start deliverers too; none may poll the next test's tables."""
+    yield
+    wakeup.stop_all()
 
 
 def _empty_tables() -> None:
@@ -111,6 +121,18 @@ def _empty_tables() -> None:
 def session(app):
     """The database session the app uses."""
     return db.session
+
+
+@pytest.fixture
+def drain_outbox(app):
+    """``drain_outbox(now=None)``: deliver every outbox row that is due, waiting for what the
+    in-process deliverers are sending, as the worker would."""
+    from portal.outbox.delivery import drain
+
+    def run(now=None, timeout=10.0):
+        assert drain(now=now, timeout=timeout), "an outbox email was still being sent"
+
+    return run
 
 
 @pytest.fixture

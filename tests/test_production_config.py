@@ -164,7 +164,10 @@ def test_gunicorn_with_two_workers_and_memory_rate_limits_stops_with_one_line(tm
     ours = {line for line in result.stderr.splitlines() if line.startswith("portal:")}
     assert len(ours) == 1, result.stderr
     assert "PORTAL_RATELIMIT_STORAGE_URI" in ours.pop()
-    assert "Traceback" not in result.stderr
+    # No traceback from our code. gunicorn's arbiter prints one of its own now and then, when
+    # the worker's exit reaches it inside a signal handler (a race in gunicorn, not ours; the
+    # same as in tests/test_config.py).
+    assert "wsgi.py" not in result.stderr and "/portal/" not in result.stderr, result.stderr
 
 
 # ---- secure cookies, HSTS and trusted hosts by default -------------------------------------------

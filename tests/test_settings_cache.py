@@ -21,7 +21,8 @@ TTL = 30
 
 @pytest.fixture
 def app_config() -> dict:
-    return {"SETTINGS_CACHE_SECONDS": TTL}
+    # No in-process outbox deliverer: its polls would land among the statements counted.
+    return {"SETTINGS_CACHE_SECONDS": TTL, "WORKER_MODE": "external"}
 
 
 @pytest.fixture

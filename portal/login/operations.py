@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 from portal.customers.models import Customer, LoginPasscode, normalize_email
 from portal.events import customer_actor, raise_event
 from portal.ids import new_id
+from portal.outbox.models import OutboxMessage
+from portal.outbox.operations import enqueue_email
 from portal.portal_settings.models import LoginLink, PortalConfiguration
 from portal.subscriptions.models import LIVE_STATUSES, Subscription
 
@@ -137,6 +139,22 @@ def issue_passcode(session: Session, *, email: str, now: datetime, policy: Passc
                 ip_address=ip_address, data={"resend": bool(replaces)})
     session.flush()
     return IssuedPasscode(passcode=passcode, code=code, customer=customer)
+
+
+def queue_passcode_email(session: Session, issued: IssuedPasscode, *, typed_email: str,
+                         business_name: str, valid_for: str, now: datetime) -> OutboxMessage:
+    """Queue the passcode's email in the caller's transaction, the code encrypted in the row.
+
+    An address nobody has gets a row too, with deliver=false: the worker renders that email
+    and drops it. Both cases store, encrypt and render the same, now and when the worker runs,
+    so neither the answer's timing nor the load on the next requests tells who is a customer.
+    """
+    customer = issued.customer
+    to = (customer.email if customer is not None else typed_email).strip()
+    return enqueue_email(session, to=to, subject=f"Your sign-in code for {business_name}",
+                         template="login_code", context={"valid_for": valid_for},
+                         secret_context={"code": issued.code}, deliver=customer is not None,
+                         expires_at=issued.passcode.expires_at, now=now)
 
 
 def live_passcode(session: Session, passcode_id: str | None, *, now: datetime) -> LoginPasscode | None:

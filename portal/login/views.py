@@ -19,10 +19,11 @@ from portal.customers.auth import sign_out as end_sign_in
 from portal.customers.models import normalize_email
 from portal.dbtypes import utcnow
 from portal.extensions import db
-from portal.login import limits, operations, outbox
+from portal.login import limits, operations
 from portal.login.forms import CodeForm, EmailForm, ResendForm, usable_prefilled_email
 from portal.login.operations import Outcome, PasscodePolicy
 from portal.rendering import render_page, see_other, wants_fragment
+from portal.request_context import branding_for_request
 
 bp = Blueprint("login", __name__, url_prefix="/p")
 
@@ -165,14 +166,15 @@ def _current_passcode(link):
 
 
 def _send_passcode(link, email: str, *, replaces: str | None):
-    """Issue a passcode and queue its email; known and unknown addresses take the same path."""
-    issued = operations.issue_passcode(db.session, email=email, now=utcnow(), policy=_policy(),
+    """Issue a passcode and queue its email in one transaction; known and unknown addresses
+    take the same path, and the worker sends it after the answer."""
+    now, policy = utcnow(), _policy()
+    issued = operations.issue_passcode(db.session, email=email, now=now, policy=policy,
                                        ip_address=limits.client_ip(), replaces=replaces)
+    operations.queue_passcode_email(db.session, issued, typed_email=email,
+                                    business_name=branding_for_request().business_name,
+                                    valid_for=_minutes(policy.ttl_seconds // 60), now=now)
     db.session.commit()
-    recipient = issued.customer.email if issued.customer is not None else None
-    outbox.send_passcode_email((recipient or email).strip(), code=issued.code,
-                               valid_for=_minutes(_policy().ttl_seconds // 60),
-                               deliver=issued.customer is not None)
     cookie_session[LOGIN_STATE] = {"link": link.id, "passcode": issued.passcode.id}
     return issued.passcode
 

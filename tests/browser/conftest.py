@@ -42,14 +42,6 @@ class LiveServer:
         return f"http://{self.host}:{self.port}"
 
 
-@pytest.fixture(autouse=True)
-def _queued_emails_finish_before_the_tables_are_emptied(app):
-    yield
-    from portal.login import outbox
-
-    outbox.wait_until_sent()
-
-
 @pytest.fixture
 def live_server(app):
     """Serve the test app on a free port for the length of one test."""

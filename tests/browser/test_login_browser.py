@@ -11,8 +11,8 @@ from sqlalchemy import select
 from portal.customers.models import SignInSession
 from portal.dbtypes import utcnow
 from portal.demo import JENNY, seed_demo
-from portal.login import outbox
 from portal.mailer import DevMail
+from portal.outbox.delivery import drain
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def emailed_code(session, to: str, count: int = 1) -> str:
     """The newest code in the development mailbox for ``to``, once ``count`` emails arrived."""
     deadline = time.monotonic() + 10
     while True:
-        outbox.wait_until_sent()
+        drain()
         session.expire_all()
         rows = session.scalars(select(DevMail).where(DevMail.recipients == to)
                                .order_by(DevMail.id)).all()

@@ -7,16 +7,9 @@ import re
 import pytest
 from sqlalchemy import select
 
-from portal.login import outbox
 from portal.mailer import DevMail
 
 CODE_IN_EMAIL = re.compile(r"^\s*(\d{6})\s*$", re.MULTILINE)
-
-
-@pytest.fixture(autouse=True)
-def _emails_finish_before_the_tables_are_emptied(app):
-    yield
-    assert outbox.wait_until_sent(), "a passcode email was still being sent"
 
 
 @pytest.fixture
@@ -33,13 +26,14 @@ def login_link(session, now):
 
 
 class Mailbox:
-    """The passcode emails in the development mailbox (waits for queued ones first)."""
+    """The passcode emails in the development mailbox (the outbox is drained first)."""
 
-    def __init__(self, session):
+    def __init__(self, session, drain_outbox):
         self.session = session
+        self.drain_outbox = drain_outbox
 
     def messages(self, to: str | None = None) -> list[DevMail]:
-        assert outbox.wait_until_sent()
+        self.drain_outbox()
         self.session.expire_all()
         rows = self.session.scalars(select(DevMail).order_by(DevMail.id)).all()
         return [row for row in rows
@@ -60,8 +54,8 @@ class Mailbox:
 
 
 @pytest.fixture
-def mailbox(session) -> Mailbox:
-    return Mailbox(session)
+def mailbox(session, drain_outbox) -> Mailbox:
+    return Mailbox(session, drain_outbox)
 
 
 class LoginFlow:
