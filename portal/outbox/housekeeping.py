@@ -18,7 +18,7 @@ from portal.customers.models import LoginPasscode, SignInSession
 from portal.invoices.models import Invoice
 from portal.outbox.models import OutboxMessage
 from portal.payments.gateway import PaymentGateway
-from portal.payments.models import Payment, PaymentMethod
+from portal.payments.models import Payment
 
 log = logging.getLogger("portal.housekeeping")
 
@@ -78,7 +78,7 @@ def reconcile_payments(session: Session, *, now: datetime, older_than: timedelta
     idempotency key, so the processor answers with the original outcome and never charges
     twice; record it as paying an invoice does. Commits once per payment."""
     # Recorded by the invoices' own code, so a reconciled payment looks like any other.
-    from portal.invoices.operations import _charge, _lock_invoice
+    from portal.invoices.operations import lock_invoice, resend_processing_payment
 
     done = Reconciled()
     stuck = session.scalars(
@@ -92,18 +92,19 @@ def reconcile_payments(session: Session, *, now: datetime, older_than: timedelta
                         payment_id)
             done.still_processing.append(payment_id)
             continue
-        # Held through the gateway call: a second housekeeping run waits here and then finds
-        # the payment settled, instead of recording the same answer twice.
-        _lock_invoice(session, payment.invoice_id)
+        invoice = session.get(Invoice, payment.invoice_id)
+        # Held through the gateway call (subscription, then invoice: the one lock order): a
+        # second housekeeping run waits here and then finds the payment settled. Recording the
+        # answer checks again that the payment is still processing, so the billing engine's
+        # own resend cannot count it twice either.
+        lock_invoice(session, invoice)
         session.refresh(payment)
         if payment.status != "processing":
             session.commit()
             continue
-        invoice = session.get(Invoice, payment.invoice_id)
-        method = session.get(PaymentMethod, payment.payment_method_id)
-        result = _charge(session, invoice, payment, method, now=now, actor="system",
-                         gateway=gateway)
-        # No answer again: _charge recorded nothing; let the invoice go until the next run.
+        result = resend_processing_payment(session, invoice, payment, now=now, actor="system",
+                                           gateway=gateway)
+        # No answer again: nothing was recorded; let the invoice go until the next run.
         session.rollback()
         if result.status == "succeeded":
             done.succeeded.append(payment_id)

@@ -19,7 +19,6 @@ run one such worker.
 from __future__ import annotations
 
 import ctypes
-import importlib
 import logging
 import os
 import signal
@@ -89,27 +88,14 @@ def housekeeping(now: datetime | None = None) -> dict:
 
 
 def run_billing(now: datetime | None = None):
-    """Job: one run of the billing engine, ``portal.billing.engine.run``; logs one line and
-    does nothing while that module does not exist.
-
-    The engine's ``policy`` comes from ``portal.billing.engine.policy_from_config(config)``
-    when the engine defines it, else None."""
-    try:
-        engine = importlib.import_module("portal.billing.engine")
-    except ModuleNotFoundError as error:
-        if error.name != "portal.billing.engine":
-            raise  # the engine is there and something it imports is not
-        log.info("billing run skipped: portal.billing.engine does not exist yet")
-        return None
-    from portal.payments.gateway import get_gateway
+    """Job: one run of the billing engine (renewals, invoices, charges, retries) at ``now``,
+    the real time by default; returns its summary."""
+    from portal.billing.engine import run_from_app
 
     with _app_context() as app:
-        make_policy = getattr(engine, "policy_from_config", None)
-        policy = make_policy(app.config) if callable(make_policy) else None
-        result = engine.run(db.session, now=now or dbtypes.utcnow(), gateway=get_gateway(),
-                            policy=policy, dry_run=False)
-        db.session.commit()
-        return result
+        summary = run_from_app(app, now=now)
+    log.info("billing run: %s", summary.line())
+    return summary
 
 
 # ---- the schedule ------------------------------------------------------------------------------

@@ -1,11 +1,10 @@
-"""The periodic jobs themselves: the billing run waits for the engine, and the worker's
-settings are checked before it starts."""
+"""The periodic jobs themselves: the billing run bills what is due, and the worker's settings
+are checked before it starts."""
 
 from __future__ import annotations
 
 import logging
-import sys
-import types
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -21,47 +20,26 @@ def app_config() -> dict:
     return {"WORKER_MODE": "external"}
 
 
-def test_the_billing_run_logs_one_line_and_does_nothing_while_the_engine_is_missing(
-        app, monkeypatch, caplog, now):
-    monkeypatch.setitem(sys.modules, "portal.billing.engine", None)  # as on a branch without it
-    caplog.set_level(logging.DEBUG, logger="portal.worker")
-    assert jobs.run_billing(now) is None
-    [line] = [r.getMessage() for r in caplog.records if r.name == "portal.worker"]
-    assert line == "billing run skipped: portal.billing.engine does not exist yet"
+def test_the_periodic_billing_job_renews_invoices_and_charges_what_is_due(
+        app, session, now, make_customer, make_payment_method, make_subscription, caplog):
+    from portal.invoices.models import Invoice
 
+    customer = make_customer()
+    make_payment_method(customer)
+    subscription = make_subscription(customer, current_period_start=now - timedelta(days=31),
+                                     current_period_end=now - timedelta(hours=1))
+    caplog.set_level(logging.INFO, logger="portal.worker")
 
-def test_the_billing_run_calls_the_engine_with_a_session_the_clock_and_the_gateway(
-        app, session, monkeypatch, now):
-    from portal.events import AuditEvent, raise_event
-    from portal.payments.gateway import get_gateway
+    summary = jobs.run_billing(now)
 
-    calls = []
-
-    def run(db_session, *, now, gateway, policy, dry_run=False):
-        calls.append({"now": now, "gateway": gateway, "policy": policy, "dry_run": dry_run})
-        raise_event(db_session, "billing.test_ran", now=now, actor="system")
-        return "a result"
-
-    engine = types.ModuleType("portal.billing.engine")
-    engine.run = run
-    engine.policy_from_config = lambda config: ("the policy", config["BILLING_RUN_INTERVAL_SECONDS"])
-    monkeypatch.setitem(sys.modules, "portal.billing.engine", engine)
-    assert jobs.run_billing(now) == "a result"
-    assert calls == [{"now": now, "gateway": get_gateway(), "policy": ("the policy", 3600),
-                      "dry_run": False}]
+    assert (summary.renewed, summary.invoiced, summary.charged) == (1, 1, 1)
     session.expire_all()
-    assert session.scalars(select(AuditEvent.type)).all() == ["billing.test_ran"], "committed"
-
-
-def test_an_engine_that_fails_to_import_something_is_not_taken_for_a_missing_one(
-        app, monkeypatch):
-    def import_module(name):
-        # The engine exists, and imports a library that is not installed.
-        raise ModuleNotFoundError("No module named 'stripe'", name="stripe")
-
-    monkeypatch.setattr(jobs.importlib, "import_module", import_module)
-    with pytest.raises(ModuleNotFoundError, match="stripe"):
-        jobs.run_billing()
+    [invoice] = session.scalars(select(Invoice).where(
+        Invoice.subscription_id == subscription.id)).all()
+    assert (invoice.status, invoice.amount_paid) == ("paid", 2900)
+    assert "billing run: renewed 1, invoiced 1, charged 1" in caplog.text
+    # The job is idempotent like the command: the same moment again does nothing more.
+    assert jobs.run_billing(now).invoiced == 0
 
 
 BAD_WORKER_SETTINGS = {
