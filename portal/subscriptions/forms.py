@@ -128,9 +128,8 @@ class ChangePlanForm(VersionForm):
         if not self.quantity_shown:
             return
         value = field.data or ""
-        if not value:
-            raise ValidationError("Enter a quantity")
-        if not is_ascii_digits(value):
+        # Left empty it may not matter (a plan billed once); plan_change asks for it if it does.
+        if value and not is_ascii_digits(value):
             raise ValidationError("Enter the quantity as a whole number, like 3")
 
     @property

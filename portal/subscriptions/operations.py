@@ -22,7 +22,7 @@ from fractions import Fraction
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from portal.billing import invoicing
 from portal.billing.calc import (
@@ -94,7 +94,7 @@ class StaleSubscription(SubscriptionRefused):
 
 def _with_plan():
     # Items, prices, products and the coupon in the page's one query, never one per row.
-    return (selectinload(Subscription.items).joinedload(SubscriptionItem.price)
+    return (joinedload(Subscription.items).joinedload(SubscriptionItem.price)
             .joinedload(Price.product),
             joinedload(Subscription.discount_coupon))
 
@@ -149,6 +149,10 @@ def scheduled_price(session: Session, subscription: Subscription) -> Price | Non
     price_id = pending.get("price")
     if not isinstance(price_id, str):
         return None
+    # Often loaded already (update_options loads it with the prices it offers).
+    loaded = session.identity_map.get(session.identity_key(Price, price_id))
+    if loaded is not None and "product" in loaded.__dict__:
+        return loaded
     return session.scalars(select(Price).where(Price.id == price_id)
                            .options(joinedload(Price.product))).first()
 
@@ -542,8 +546,11 @@ def update_options(session: Session, subscription: Subscription, *, now: datetim
     if "price" in allowed:
         for entry in entries.values():
             listed += [p for p in entry.get("prices") or [] if isinstance(p, str)]
+    # A scheduled change's price comes in the same query, for the page that shows it.
+    scheduled = (subscription.pending_update or {}).get("price")
+    wanted = listed + ([scheduled] if isinstance(scheduled, str) else [])
     found = {p.id: p for p in session.scalars(
-        select(Price).where(Price.id.in_(listed)).options(joinedload(Price.product)))} if listed else {}
+        select(Price).where(Price.id.in_(wanted)).options(joinedload(Price.product)))} if wanted else {}
     prices = [found[p] for p in dict.fromkeys(listed) if p in found]
     prices = [p for p in prices if p.active and p.is_recurring and p.currency == subscription.currency
               and p.product_id in entries and p.id in (entries[p.product_id].get("prices") or [])]
@@ -724,7 +731,9 @@ def plan_change(session: Session, subscription: Subscription, *, price_id: str |
     if price is None:
         raise SubscriptionRefused("Choose one of the plans listed", field="price")
     quantity_range = options.quantity_range(price)
-    if quantity_range is not None and quantity is not None and quantity not in quantity_range:
+    if quantity_range is not None and quantity is None:
+        raise SubscriptionRefused("Enter a quantity", field="quantity")
+    if quantity_range is not None and quantity not in quantity_range:
         raise SubscriptionRefused(_quantity_message(quantity, quantity_range, price), field="quantity")
     quantity = quantity_for(options, subscription, price, quantity)
     if price.id == item.price_id and quantity == item.quantity:

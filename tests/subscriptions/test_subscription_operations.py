@@ -530,7 +530,8 @@ def test_cancelling_a_scheduled_change_renews_as_it_is(session, pro, allow_updat
                                                        gateway, events):
     configuration = allow_updates()
     change(session, pro, configuration, gateway, catalog["starter_month"])
-    ops.cancel_scheduled_change(session, pro, expected_version=2, now=MID_DEC, actor=actor(pro),
+    ops.cancel_scheduled_change(session, pro, expected_version=2,
+                                now=MID_DEC + timedelta(minutes=1), actor=actor(pro),
                                 configuration=configuration)
     session.commit()
     assert pro.pending_update is None and pro.version == 3
