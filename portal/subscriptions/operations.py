@@ -997,6 +997,8 @@ def _retention_downgrade(session: Session, subscription: Subscription, *, now: d
     quantity = item.quantity if price.product_id == item.price.product_id else 1
     if yearly_amount(price, quantity) >= yearly_amount(item.price, item.quantity):
         return None  # only a cheaper plan is an offer
+    if (subscription.pending_update or {}).get("price") == price.id:
+        return None  # already on its way
     return compute_change(session, subscription, price, quantity, now=now,
                           configuration=configuration)
 

@@ -687,3 +687,10 @@ def test_a_downgrade_that_is_not_cheaper_is_not_offered(session, jenny, subscrib
     offers_configured.retention_downgrade_price_id = catalog["pro_year"].id
     assert ops.retention_offers(session, starter, now=MID_DEC,
                                 configuration=offers_configured).downgrade is None
+
+
+def test_a_downgrade_already_scheduled_is_not_offered_again(session, pro, offers_configured,
+                                                            allow_updates, catalog, gateway):
+    change(session, pro, allow_updates(), gateway, catalog["starter_month"])
+    assert ops.retention_offers(session, pro, now=MID_DEC,
+                                configuration=offers_configured).downgrade is None
