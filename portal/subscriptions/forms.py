@@ -143,12 +143,20 @@ class ChangePlanForm(VersionForm):
             return 10 ** _MAX_DIGITS
         return whole_number(value)
 
-    @property
-    def previewed_at(self) -> datetime | None:
-        seconds = whole_number(self.proration_date.data)
+    def validate_proration_date(self, field):
+        if field.data and self._timestamp(field.data) is None:
+            raise StopValidation("This form is out of date. Reload the page and try again.")
+
+    @staticmethod
+    def _timestamp(value) -> datetime | None:
+        seconds = whole_number(value)
         if seconds is None:
             return None
         try:
             return datetime.fromtimestamp(seconds, UTC)
         except (OverflowError, OSError, ValueError):
             return None
+
+    @property
+    def previewed_at(self) -> datetime | None:
+        return self._timestamp(self.proration_date.data)

@@ -136,7 +136,7 @@ def _done(customer, subscription, message: str, kind: str = "success"):
         return see_other(url_for("subscriptions.subscription_detail",
                                  subscription_id=subscription.id))
     db.session.expire_all()
-    fresh = _own(subscription.customer, subscription.id)
+    fresh = _own(customer, subscription.id)
     response = _render_detail(customer, fresh, message=message, kind=kind)
     response.headers["HX-Push-Url"] = url_for("subscriptions.subscription_detail",
                                               subscription_id=subscription.id)
