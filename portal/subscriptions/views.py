@@ -86,11 +86,18 @@ def coupon_text(coupon, ends=None) -> str:
     return off
 
 
+def subscription_name(subscription) -> str:
+    """What a subscription is called: its (first) product's name."""
+    items = subscription.items
+    return items[0].price.product.name if items else "Subscription"
+
+
 @bp.context_processor
 def subscription_helpers():
     """Words for prices, plans, coupons and reasons, for the subscription templates."""
     return {"price_text": price_text, "plan_name": plan_name, "coupon_text": coupon_text,
-            "interval_text": interval_text, "reason_labels": ops.CANCELLATION_REASON_LABELS}
+            "interval_text": interval_text, "subscription_name": subscription_name,
+            "reason_labels": ops.CANCELLATION_REASON_LABELS}
 
 
 # ---- lookups and answers ---------------------------------------------------------------------
