@@ -63,6 +63,8 @@ class ReasonField(RadioField):
 
 
 class CancelForm(VersionForm):
+    """The final cancel: the optional reason and comment the merchant asks for."""
+
     reason = ReasonField("Why are you cancelling? (optional)", choices=[], validate_choice=False,
                          validators=[Optional()])
     comment = TextAreaField("Anything else you would like to tell us? (optional)",
@@ -81,6 +83,8 @@ class CancelForm(VersionForm):
 
 
 class RetentionForm(VersionForm):
+    """One retention offer taken in one click; a pause also says how many months."""
+
     offer = HiddenField()
     months = StringField("How long would you like to pause for?")
 
@@ -102,6 +106,8 @@ class RetentionForm(VersionForm):
 
 
 class PriceField(RadioField):
+    """One of the prices offered; anything else is refused in plain words."""
+
     def pre_validate(self, form):
         if self.data and self.data not in {value for value, _label in self.choices or []}:
             raise ValidationError("Choose one of the plans listed")

@@ -119,15 +119,18 @@ def find_subscription(session: Session, customer: Customer, subscription_id: str
 
 
 def is_ended(subscription: Subscription) -> bool:
+    """True once the subscription is over (cancelled now, or ended by the engine)."""
     return subscription.status == "canceled" or subscription.ended_at is not None
 
 
 def is_trialing(subscription: Subscription, now: datetime) -> bool:
+    """True while a free trial runs: nothing has been paid for the current period."""
     return (subscription.status == "trialing" and subscription.trial_end is not None
             and subscription.trial_end > now)
 
 
 def is_paused(subscription: Subscription, now: datetime) -> bool:
+    """True while collection is paused (a retention pause): renewals make no invoice."""
     resumes = subscription.pause_collection_resumes_at
     return resumes is not None and resumes > now
 
@@ -472,6 +475,8 @@ def renew_subscription(session: Session, subscription: Subscription, *, expected
 
 @dataclass(frozen=True)
 class QuantityRange:
+    """The quantities a product's adjustable_quantity allows, both ends included."""
+
     minimum: int
     maximum: int
 
@@ -611,6 +616,7 @@ class PlannedChange:
 
 
 def _proration_date(subscription: Subscription, now: datetime, previewed: datetime | None) -> datetime:
+    """The moment prorations are counted from: the preview's, if recent and in this period."""
     if previewed is None:
         return now
     if (previewed <= now and now - previewed <= PREVIEW_VALID_FOR
@@ -621,6 +627,7 @@ def _proration_date(subscription: Subscription, now: datetime, previewed: dateti
 
 def _schedule_reason(configuration: PortalConfiguration, old: Price, old_quantity: int,
                      new: Price, quantity: int) -> str | None:
+    """Which of the configured conditions makes this change wait for the period end."""
     conditions = set(configuration.schedule_at_period_end_conditions or [])
     if ("decreasing_item_amount" in conditions
             and new.unit_amount * quantity < old.unit_amount * old_quantity):
@@ -702,6 +709,8 @@ def compute_change(session: Session, subscription: Subscription, price: Price, q
 
 def _restart_period(session, subscription, base, projection, existing, tax_rate, new_period,
                     *, credit, at, ends_trial) -> PlannedChange:
+    """A change that begins a new billing period now (a new interval, or a trial ended): the
+    whole first period invoiced today, less any credit, and the next invoice after it."""
     start, end = new_period
     price, quantity = base["price"], base["quantity"]
     item_id = subscription.items[0].id
@@ -938,6 +947,7 @@ def accepted_offers(subscription: Subscription) -> dict:
 
 
 def _coupon_end(coupon: Coupon, start: datetime) -> datetime | None:
+    """When a coupon applied at ``start`` stops: N months on for a repeating one."""
     if coupon.duration == "repeating" and coupon.duration_in_months:
         return add_months(start, coupon.duration_in_months)
     return None  # forever; or "once", which the first invoice uses up
@@ -984,6 +994,7 @@ def _pausable(subscription: Subscription, now: datetime) -> bool:
 
 def _retention_downgrade(session: Session, subscription: Subscription, *, now: datetime,
                          configuration: PortalConfiguration) -> PlannedChange | None:
+    """The configured cheaper price as a worked-out change, when it is one for this plan."""
     if len(subscription.items) != 1 or subscription.status not in ("active", "trialing"):
         return None
     if is_paused(subscription, now):
@@ -1005,6 +1016,8 @@ def _retention_downgrade(session: Session, subscription: Subscription, *, now: d
 
 @dataclass(frozen=True)
 class AcceptedOffer:
+    """A retention offer as taken: which, and what it set."""
+
     offer: str
     coupon: Coupon | None = None
     discount_end: datetime | None = None
