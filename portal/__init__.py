@@ -29,6 +29,7 @@ BLUEPRINTS = (
     "portal.customers.views",
     "portal.payments.views",
     "portal.invoices.views",
+    "portal.subscriptions.views",
     "portal.portal_settings.views",
 )
 

@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.catalog.models import Price, Product, TaxRate
+from portal.catalog.models import Coupon, Price, Product, TaxRate
 from portal.customers.models import Customer, normalize_email
 from portal.invoices.models import Invoice, InvoiceLine
 from portal.invoices.numbering import allocate_invoice_number
 from portal.payments.gateway import DECLINE_MESSAGES, CardDetails, TestGateway
 from portal.payments.models import Payment, PaymentMethod
-from portal.portal_settings.models import LoginLink
+from portal.portal_settings.models import CANCELLATION_REASONS, LoginLink
 from portal.portal_settings.operations import (
     activate_login_link,
     default_configuration,
@@ -64,6 +64,7 @@ def seed_demo(session: Session, *, now: datetime) -> LoginLink:
 
     prices = _seed_catalog(session, now)
     _seed_tax_rate(session, now)
+    _configure_subscriptions(config, prices, _retention_coupon(session, now))
     created_jenny = now - timedelta(days=200)
     jenny = _customer(session, JENNY, "Jenny Rosen", "current", created_jenny)
     if jenny.address_line1 is None:
@@ -121,6 +122,58 @@ def _seed_catalog(session: Session, now: datetime) -> dict:
             prices[(name, interval, currency)] = price
     session.flush()
     return prices
+
+
+RETENTION_COUPON = "50% off for 3 months"
+
+
+def _retention_coupon(session: Session, now: datetime) -> Coupon:
+    coupon = session.scalars(select(Coupon).where(Coupon.name == RETENTION_COUPON)).first()
+    if coupon is None:
+        coupon = Coupon(name=RETENTION_COUPON, percent_off=50, duration="repeating",
+                        duration_in_months=3, active=True, created=now,
+                        metadata_={"demo": "retention"})
+        session.add(coupon)
+        session.flush()
+    return coupon
+
+
+def _configure_subscriptions(config, prices: dict, coupon: Coupon) -> None:
+    """What the demo customers may do with their subscriptions: cancel at the period end with
+    the reason survey, after three retention offers (half price for three months, a pause of
+    up to three months, Starter instead); switch among the plans in their currency, Team by
+    the seat, with prorations on the next invoice, cheaper plans and shorter intervals waiting
+    for the period end. Assigned only where different, so seeding again changes no row."""
+
+    def plan(name: str) -> list[str]:
+        return [prices[(name, interval, currency)].id for currency in ("usd", "eur")
+                for interval in ("month", "year")]
+
+    products = [
+        {"product": prices[("Starter", "month", "usd")].product_id, "prices": plan("Starter")},
+        {"product": prices[("Pro", "month", "usd")].product_id, "prices": plan("Pro")},
+        {"product": prices[("Team", "month", "usd")].product_id, "prices": plan("Team"),
+         "adjustable_quantity": {"enabled": True, "minimum": 1, "maximum": 50}},
+    ]
+    wanted = {
+        "subscription_cancel_enabled": True,
+        "subscription_cancel_mode": "at_period_end",
+        "subscription_cancel_proration_behavior": "none",
+        "cancellation_reason_enabled": True,
+        "cancellation_reason_options": list(CANCELLATION_REASONS),
+        "retention_coupon_id": coupon.id,
+        "retention_pause_max_months": 3,
+        "retention_downgrade_price_id": prices[("Starter", "month", "usd")].id,
+        "subscription_update_enabled": True,
+        "subscription_update_default_allowed_updates": ["price", "quantity"],
+        "subscription_update_products": products,
+        "subscription_update_proration_behavior": "create_prorations",
+        "schedule_at_period_end_conditions": ["decreasing_item_amount", "shortening_interval"],
+        "trial_update_behavior": "end_trial",
+    }
+    for name, value in wanted.items():
+        if getattr(config, name) != value:
+            setattr(config, name, value)
 
 
 def _seed_tax_rate(session: Session, now: datetime) -> None:

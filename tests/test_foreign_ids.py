@@ -23,7 +23,7 @@ def stranger_objects(make_customer, make_invoice, make_payment_method, make_subs
     stranger = make_customer(email="stranger@example.com", name="Stranger")
     card = make_payment_method(stranger)
     make_payment_method(stranger, number="5555555555554444", default=False)
-    make_subscription(stranger, default_payment_method_id=card.id)
+    subscription = make_subscription(stranger, default_payment_method_id=card.id)
     invoice = make_invoice(stranger, status="open")
     paid = make_invoice(stranger, status="paid")
     tax_id = TaxId(customer_id=stranger.id, type="eu_vat", value="DE123456788", country="DE",
@@ -34,6 +34,7 @@ def stranger_objects(make_customer, make_invoice, make_payment_method, make_subs
         "invoice_id": [invoice.id, paid.id],
         "payment_method_id": [card.id],
         "tax_id_id": [tax_id.id],
+        "subscription_id": [subscription.id],
     }
 
 

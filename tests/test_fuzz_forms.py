@@ -58,6 +58,13 @@ def valid_fields(endpoint: str, world: dict) -> dict[str, str]:
         "payments.remove_payment_method": {},
         "invoices.pay_invoice": {"payment_method": world["card"].id,
                                  "idempotency_key": new_form_key()},
+        "subscriptions.cancel_subscription": {"version": "1", "reason": "too_expensive",
+                                              "comment": "Too dear for us"},
+        "subscriptions.accept_offer": {"version": "1", "offer": "pause", "months": "1"},
+        "subscriptions.renew_subscription": {"version": "1"},
+        "subscriptions.confirm_change": {"version": "1", "quantity": "2",
+                                         "price": world["subscription"].items[0].price_id},
+        "subscriptions.cancel_scheduled_change": {"version": "1"},
     }[endpoint]
 
 
@@ -96,7 +103,8 @@ ODD = {
 
 
 @pytest.fixture
-def world(app, session, now, make_customer, sign_in, make_payment_method, make_invoice, client):
+def world(app, session, now, make_customer, sign_in, make_payment_method, make_invoice, client,
+          make_subscription):
     """A signed-in customer with a card, an open invoice, a tax ID, both addresses, and a
     passcode on the way (so the code step has something to check)."""
     from portal.login.views import LOGIN_STATE
@@ -110,6 +118,7 @@ def world(app, session, now, make_customer, sign_in, make_payment_method, make_i
     card = make_payment_method(customer)
     make_payment_method(customer, number="378282246310005", default=False)
     invoice = make_invoice(customer, status="open")
+    subscription = make_subscription(customer, default_payment_method_id=card.id)
     tax_id = TaxId(customer_id=customer.id, type="eu_vat", value="DE123456788", country="DE",
                    created=now)
     session.add(tax_id)
@@ -122,7 +131,7 @@ def world(app, session, now, make_customer, sign_in, make_payment_method, make_i
     with client.session_transaction() as cookie:
         assert cookie.get(LOGIN_STATE)
     return {"customer": customer, "card": card, "invoice": invoice, "tax_id": tax_id,
-            "link": link, "now": now}
+            "link": link, "now": now, "subscription": subscription}
 
 
 def form_rules(app):
@@ -134,7 +143,8 @@ def form_rules(app):
 
 def url_for_rule(rule, world: dict, bad_id: str | None = None) -> str:
     ids = {"link_id": world["link"].id, "payment_method_id": world["card"].id,
-           "invoice_id": world["invoice"].id, "tax_id_id": world["tax_id"].id}
+           "invoice_id": world["invoice"].id, "tax_id_id": world["tax_id"].id,
+           "subscription_id": world["subscription"].id}
     url = rule.rule
     for arg in rule.arguments:
         assert arg in ids, f"give the fuzz test an id for <{arg}>"
@@ -204,6 +214,9 @@ FUZZED = [
     "customers.remove_shipping_address", "customers.add_tax_id", "customers.remove_tax_id",
     "payments.add_payment_method", "payments.make_default_payment_method",
     "payments.remove_payment_method", "invoices.pay_invoice",
+    "subscriptions.cancel_subscription", "subscriptions.accept_offer",
+    "subscriptions.renew_subscription", "subscriptions.confirm_change",
+    "subscriptions.cancel_scheduled_change",
 ]
 
 

@@ -1,0 +1,1116 @@
+"""Subscription rules shared by the portal and, later, the merchant dashboard and the API: what a
+customer's subscription costs next, and the changes a customer may make to it (cancel, renew,
+switch price or quantity, accept a retention offer, drop a scheduled change).
+
+Every change follows one pattern (docs/conventions.md, "Changing a subscription"):
+lock the subscription (then its customer, when money or the balance is involved), check the
+version the customer's page was drawn with, work the change out with the same function that
+previewed it, apply exactly that, bump the version, stamp ``updated`` and raise one event.
+
+No Flask here: operations take the session, ``now``, the ``actor`` and the portal
+``configuration`` explicitly, flush, and leave the commit to the caller. The one exception is a
+change that charges a card now: it commits through ``pay_invoice``, which must make its payment
+visible before calling the processor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from fractions import Fraction
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, joinedload
+
+from portal.billing import invoicing
+from portal.billing.calc import (
+    DraftLine,
+    InvoiceDraft,
+    add_months,
+    assemble,
+    next_period_end,
+    period_boundary,
+    prorate,
+)
+from portal.catalog.models import Coupon, Price
+from portal.customers.models import Customer
+from portal.events import raise_event
+from portal.invoices.models import Invoice, InvoiceItem
+from portal.invoices.operations import PaymentRefused, PayResult, pay_invoice
+from portal.locking import lock_customer, lock_subscription
+from portal.outbox.operations import enqueue_email
+from portal.payments.gateway import PaymentGateway
+from portal.payments.models import PaymentMethod
+from portal.portal_settings.models import CANCELLATION_REASONS, PortalConfiguration
+from portal.subscriptions.models import Subscription, SubscriptionItem
+
+STALE_MESSAGE = "This subscription changed since you opened this page. Check it and try again."
+
+# What customers read for each of Stripe's cancellation feedback codes.
+CANCELLATION_REASON_LABELS = {
+    "too_expensive": "Too expensive",
+    "missing_features": "Missing features",
+    "switched_service": "Switched to another service",
+    "unused": "No longer using it",
+    "customer_service": "Customer service was less than expected",
+    "too_complex": "Too complex",
+    "low_quality": "Quality was less than expected",
+    "other": "Other reason",
+}
+assert set(CANCELLATION_REASON_LABELS) == set(CANCELLATION_REASONS)
+
+RETENTION_OFFERS = ("coupon", "pause", "downgrade")
+# Stripe's adjustable_quantity maximum when the merchant gives none.
+DEFAULT_MAX_QUANTITY = 99
+# A previewed proration date is honoured for this long, so the amounts a customer confirmed are
+# the amounts charged (Stripe's proration_date); older previews are worked out again at `now`.
+PREVIEW_VALID_FOR = timedelta(hours=1)
+# Rough lengths, only to say which billing interval is shorter than another.
+_INTERVAL_DAYS = {"day": Fraction(1), "week": Fraction(7), "month": Fraction(365, 12),
+                  "year": Fraction(365)}
+
+
+class SubscriptionRefused(Exception):
+    """The change was not made, and why, in words for the customer. ``field`` names the form
+    field the message belongs to (None: the form as a whole); ``code`` is for callers."""
+
+    def __init__(self, message: str, *, code: str = "refused", field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.field = field
+
+
+class StaleSubscription(SubscriptionRefused):
+    """The subscription changed after the customer's page was drawn: nothing was applied."""
+
+    def __init__(self):
+        super().__init__(STALE_MESSAGE, code="stale")
+
+
+# ---- reading ---------------------------------------------------------------------------------
+
+def _with_plan():
+    # Items, prices, products and the coupon in the page's one query, never one per row.
+    return (joinedload(Subscription.items).joinedload(SubscriptionItem.price)
+            .joinedload(Price.product),
+            joinedload(Subscription.discount_coupon))
+
+
+def customer_subscriptions(session: Session, customer: Customer) -> list[Subscription]:
+    """The customer's subscriptions: live ones first, then ended ones, oldest first within."""
+    subscriptions = session.scalars(
+        select(Subscription).where(Subscription.customer_id == customer.id)
+        .options(*_with_plan()).order_by(Subscription.created, Subscription.id)
+    ).unique().all()
+    return sorted(subscriptions, key=lambda s: s.status == "canceled")
+
+
+def find_subscription(session: Session, customer: Customer, subscription_id: str
+                      ) -> Subscription | None:
+    """One of the customer's subscriptions by id; None for anyone else's, as for a made-up id."""
+    return session.scalars(
+        select(Subscription).where(Subscription.id == subscription_id,
+                                   Subscription.customer_id == customer.id)
+        .options(*_with_plan())
+    ).unique().first()
+
+
+def is_ended(subscription: Subscription) -> bool:
+    """True once the subscription is over (cancelled now, or ended by the engine)."""
+    return subscription.status == "canceled" or subscription.ended_at is not None
+
+
+def is_trialing(subscription: Subscription, now: datetime) -> bool:
+    """True while a free trial runs: nothing has been paid for the current period."""
+    return (subscription.status == "trialing" and subscription.trial_end is not None
+            and subscription.trial_end > now)
+
+
+def is_paused(subscription: Subscription, now: datetime) -> bool:
+    """True while collection is paused (a retention pause): renewals make no invoice."""
+    resumes = subscription.pause_collection_resumes_at
+    return resumes is not None and resumes > now
+
+
+def discount_in_force(subscription: Subscription, now: datetime) -> Coupon | None:
+    """The coupon that applies to an invoice made now, if any."""
+    return invoicing.coupon_in_force(subscription, now)
+
+
+def can_renew(subscription: Subscription, now: datetime) -> bool:
+    """A subscription set to end at its period end can be kept until that moment."""
+    return (subscription.cancel_at_period_end and not is_ended(subscription)
+            and now < subscription.current_period_end)
+
+
+def scheduled_price(session: Session, subscription: Subscription) -> Price | None:
+    """The price a scheduled change switches to (its product loaded), or None."""
+    pending = subscription.pending_update or {}
+    price_id = pending.get("price")
+    if not isinstance(price_id, str):
+        return None
+    # Often loaded already (update_options loads it with the prices it offers).
+    loaded = session.identity_map.get(session.identity_key(Price, price_id))
+    if loaded is not None and "product" in loaded.__dict__:
+        return loaded
+    return session.scalars(select(Price).where(Price.id == price_id)
+                           .options(joinedload(Price.product))).first()
+
+
+def scheduled_change_date(subscription: Subscription) -> datetime | None:
+    """When a scheduled change takes effect: at the end of the current period."""
+    if not subscription.pending_update:
+        return None
+    return subscription.current_period_end
+
+
+# ---- the next invoice, as it is or as it would be after a change ---------------------------
+
+@dataclass(frozen=True)
+class Projection:
+    """What a subscription's next invoice depends on, as it is now or as it would be after a
+    change. ``next_invoice`` turns it into the invoice the next renewal would make, the way
+    ``invoicing.upcoming_invoice`` does for the subscription as stored (a test holds the two
+    to the same answer), so a preview and the state it promises cannot disagree."""
+
+    subscription: Subscription
+    plan: tuple[tuple[Price, int, str | None], ...]  # what the next period bills
+    status: str
+    ended: bool
+    cancel_at_period_end: bool
+    period_start: datetime
+    period_end: datetime
+    anchor: datetime
+    trial_end: datetime | None
+    pause_resumes_at: datetime | None
+    coupon: Coupon | None
+    discount_end: datetime | None
+    balance: int
+
+    @classmethod
+    def of(cls, session: Session, subscription: Subscription) -> Projection:
+        return cls(
+            subscription=subscription,
+            plan=tuple(invoicing.plan_after_pending_update(session, subscription)),
+            status=subscription.status, ended=subscription.ended_at is not None,
+            cancel_at_period_end=bool(subscription.cancel_at_period_end),
+            period_start=subscription.current_period_start,
+            period_end=subscription.current_period_end,
+            anchor=subscription.billing_cycle_anchor or subscription.current_period_start,
+            trial_end=subscription.trial_end,
+            pause_resumes_at=subscription.pause_collection_resumes_at,
+            coupon=subscription.discount_coupon, discount_end=subscription.discount_end,
+            balance=subscription.customer.balance or 0,
+        )
+
+    def but(self, **changes) -> Projection:
+        return replace(self, **changes)
+
+
+def next_invoice(projection: Projection, pending: Iterable[DraftLine], tax_rate) -> InvoiceDraft | None:
+    """The invoice the next renewal makes for ``projection``, with ``pending`` items on it."""
+    if projection.status == "canceled" or projection.ended or projection.cancel_at_period_end:
+        return None
+    start = projection.period_end
+    if projection.status == "trialing" and projection.trial_end:
+        start = projection.trial_end
+    if projection.pause_resumes_at is not None and projection.pause_resumes_at > start:
+        return None
+    if not projection.plan:
+        return None
+    price = projection.plan[0][0]
+    end = next_period_end(projection.anchor, price.recurring_interval,
+                          price.recurring_interval_count, start)
+    lines = list(pending) + invoicing.period_lines(projection.subscription, start, end,
+                                                   list(projection.plan))
+    coupon = projection.coupon
+    if coupon is not None and projection.discount_end is not None and start >= projection.discount_end:
+        coupon = None
+    return assemble(projection.subscription.currency, lines,
+                    discount=invoicing.discount_of(coupon), tax_rate=tax_rate,
+                    balance=projection.balance, period_start=start, period_end=end)
+
+
+def pending_lines(session: Session, subscription: Subscription) -> list[DraftLine]:
+    """The items waiting for the subscription's next invoice, as draft lines."""
+    return invoicing.item_lines(invoicing.pending_items(session, subscription.id))
+
+
+def upcoming_invoices(session: Session, customer: Customer, subscriptions: list[Subscription],
+                      now: datetime) -> dict[str, InvoiceDraft | None]:
+    """Each subscription's upcoming invoice, as ``invoicing.upcoming_invoice`` gives it, for a
+    list page: the pending items of all of them in one query and the tax rate looked up once,
+    instead of both once per subscription."""
+    ids = [s.id for s in subscriptions]
+    items_by_subscription: dict[str, list[InvoiceItem]] = {i: [] for i in ids}
+    if ids:
+        for item in session.scalars(
+                select(InvoiceItem).where(InvoiceItem.subscription_id.in_(ids),
+                                          InvoiceItem.invoice_id.is_(None))
+                .order_by(InvoiceItem.created, InvoiceItem.id)):
+            items_by_subscription[item.subscription_id].append(item)
+    # Scheduled prices into the session's identity map, so reading each plan queries nothing.
+    wanted = {(s.pending_update or {}).get("price") for s in subscriptions}
+    wanted = {price_id for price_id in wanted if isinstance(price_id, str)}
+    if wanted:
+        session.scalars(select(Price).where(Price.id.in_(wanted))
+                        .options(joinedload(Price.product))).all()
+    tax_rate = invoicing.tax_rate_for(session, customer) if subscriptions else None
+    return {s.id: next_invoice(Projection.of(session, s),
+                               invoicing.item_lines(items_by_subscription[s.id]), tax_rate)
+            for s in subscriptions}
+
+
+# ---- money helpers ---------------------------------------------------------------------------
+
+def _describe(quantity: int, price: Price) -> str:
+    unit = f" {price.product.unit_label}{'s' if quantity != 1 else ''}" if price.product.unit_label else ""
+    return f"{quantity} × {price.product.name}{unit}"
+
+
+def _day(moment: datetime) -> str:
+    return f"{moment:%b %-d, %Y}"
+
+
+def _interval_days(price: Price) -> Fraction:
+    return _INTERVAL_DAYS[price.recurring_interval] * price.recurring_interval_count
+
+
+def _same_interval(a: Price, b: Price) -> bool:
+    return (a.recurring_interval, a.recurring_interval_count) == (
+        b.recurring_interval, b.recurring_interval_count)
+
+
+def yearly_amount(price: Price, quantity: int = 1) -> Fraction:
+    """What a price costs over a year, to compare prices billed over different intervals."""
+    return Fraction(price.unit_amount * quantity) * Fraction(365) / _interval_days(price)
+
+
+def _card_for(session: Session, subscription: Subscription, customer: Customer,
+              now: datetime) -> PaymentMethod | None:
+    """The card a charge now would use: the subscription's own, else the customer's default;
+    only one that is still saved and has not expired."""
+    for method_id in (subscription.default_payment_method_id, customer.default_payment_method_id):
+        if not method_id:
+            continue
+        method = session.get(PaymentMethod, method_id)
+        if (method is not None and method.customer_id == customer.id
+                and method.detached_at is None and not method.is_expired(now)):
+            return method
+    return None
+
+
+def payment_card(session: Session, subscription: Subscription, now: datetime
+                 ) -> PaymentMethod | None:
+    """The card a change that charges now would be paid with, for the preview to name."""
+    return _card_for(session, subscription, subscription.customer, now)
+
+
+# ---- cancelling ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CancelPlan:
+    """What cancelling would do: when the subscription ends, and the credit for unused time."""
+
+    mode: str  # at_period_end | immediately
+    ends_at: datetime
+    credit: InvoiceDraft | None  # the unused time, discounted and taxed; total <= 0
+
+    @property
+    def credit_amount(self) -> int:
+        """The credit added to the balance, as a positive number of minor units."""
+        return -self.credit.total if self.credit is not None else 0
+
+
+def cancellation_options(configuration: PortalConfiguration) -> list[tuple[str, str]]:
+    """The reasons the merchant asks about, in their order, with the words customers read."""
+    if not configuration.cancellation_reason_enabled:
+        return []
+    options = configuration.cancellation_reason_options or []
+    return [(code, CANCELLATION_REASON_LABELS[code]) for code in options
+            if code in CANCELLATION_REASON_LABELS]
+
+
+def cancel_refusal(subscription: Subscription, now: datetime,
+                   configuration: PortalConfiguration) -> str | None:
+    """Why this subscription cannot be cancelled now, or None when it can."""
+    if not configuration.subscription_cancel_enabled:
+        return "Cancelling subscriptions is not available here."
+    if is_ended(subscription):
+        return "This subscription has already ended."
+    if subscription.cancel_at_period_end:
+        return f"This subscription is already set to end on {_day(subscription.current_period_end)}."
+    return None
+
+
+def _unused_time_credit(session: Session, subscription: Subscription,
+                        at: datetime) -> InvoiceDraft | None:
+    """The credit for the paid time left after ``at``: each item's amount for the period,
+    prorated by the second, with the discount and tax its invoice had. None when nothing was
+    paid for the period (a trial, or a pause that skipped its invoice)."""
+    if is_trialing(subscription, at):
+        return None
+    resumes = subscription.pause_collection_resumes_at
+    if resumes is not None and resumes > subscription.current_period_start:
+        return None
+    start, end = subscription.current_period_start, subscription.current_period_end
+    lines = []
+    for item in subscription.items:
+        unused = prorate(item.price.unit_amount * item.quantity, start, end, at)
+        if unused:
+            lines.append(DraftLine(
+                description=f"Unused time on {_describe(item.quantity, item.price)} after {_day(at)}",
+                amount=-unused, quantity=item.quantity, unit_amount=item.price.unit_amount,
+                price_id=item.price_id, subscription_item_id=item.id, period_start=at,
+                period_end=end, proration=True))
+    if not lines:
+        return None
+    # The coupon the period's invoice had, and no balance: this is what that time cost.
+    return invoicing.draft_for(session, subscription, lines, at=start, period_start=at,
+                               period_end=end, use_balance=False)
+
+
+def plan_cancel(session: Session, subscription: Subscription, *, now: datetime,
+                configuration: PortalConfiguration) -> CancelPlan:
+    """What cancelling now would do, for the confirmation page and for cancelling itself."""
+    if configuration.subscription_cancel_mode != "immediately":
+        return CancelPlan("at_period_end", subscription.current_period_end, None)
+    credit = None
+    if configuration.subscription_cancel_proration_behavior == "create_prorations":
+        credit = _unused_time_credit(session, subscription, now)
+        if credit is not None and credit.total >= 0:
+            credit = None
+    return CancelPlan("immediately", now, credit)
+
+
+def cancel_subscription(session: Session, subscription: Subscription, *, expected_version: int,
+                        now: datetime, actor: str, configuration: PortalConfiguration,
+                        feedback: str | None = None, comment: str | None = None) -> CancelPlan:
+    """Cancel as the configuration says: at the period end, or now (with a credit for the
+    unused time when it prorates), keeping the customer's reason and comment."""
+    subscription = _lock(session, subscription, expected_version)
+    refusal = cancel_refusal(subscription, now, configuration)
+    if refusal:
+        raise SubscriptionRefused(refusal, code="not_cancellable")
+    if feedback is not None and feedback not in dict(cancellation_options(configuration)):
+        raise SubscriptionRefused("Choose one of the reasons listed", field="reason")
+    comment = (comment or "").strip()[:500] or None
+    customer = subscription.customer
+    if configuration.subscription_cancel_mode == "immediately":
+        # The balance may change: the customer's lock, after the subscription's (one order).
+        customer = lock_customer(session, customer)
+    cancel = plan_cancel(session, subscription, now=now, configuration=configuration)
+    previous = {"status": subscription.status,
+                "cancel_at_period_end": subscription.cancel_at_period_end,
+                "pending_update": subscription.pending_update}
+    subscription.canceled_at = now
+    subscription.cancellation_reason = "cancellation_requested"
+    subscription.cancellation_feedback = feedback
+    subscription.cancellation_comment = comment
+    # A scheduled change would take effect when the subscription ends: it never will.
+    subscription.pending_update = None
+    if cancel.mode == "immediately":
+        subscription.status = "canceled"
+        subscription.ended_at = now
+        subscription.cancel_at_period_end = False
+        subscription.cancel_at = None
+        if cancel.credit is not None:
+            invoicing.credit_balance(
+                session, customer, cancel.credit.total, subscription.currency, now=now,
+                description=f"Unused time on subscription {subscription.id} after {_day(now)}",
+                creation_key=f"{subscription.id}:cancel:unused-time")
+        event_type, action = "customer.subscription.deleted", "canceled"
+    else:
+        subscription.cancel_at_period_end = True
+        subscription.cancel_at = subscription.current_period_end
+        event_type, action = "customer.subscription.updated", "cancel_at_period_end"
+    _changed(session, subscription, event_type, action, now=now, actor=actor, data={
+        "status": subscription.status, "cancel_at_period_end": subscription.cancel_at_period_end,
+        "cancel_at": _iso(subscription.cancel_at), "ended_at": _iso(subscription.ended_at),
+        "cancellation_details": {"reason": "cancellation_requested", "feedback": feedback,
+                                 "comment": comment},
+        "credit": cancel.credit_amount, "previous_attributes": previous})
+    _email(session, subscription, "subscription_canceled",
+           "Your subscription has been cancelled" if cancel.mode == "immediately"
+           else f"Your subscription ends on {_day(cancel.ends_at)}", now=now,
+           context={"ends_on": _day(cancel.ends_at), "immediately": cancel.mode == "immediately",
+                    "credit": cancel.credit_amount})
+    session.flush()
+    return cancel
+
+
+def renew_subscription(session: Session, subscription: Subscription, *, expected_version: int,
+                       now: datetime, actor: str, configuration: PortalConfiguration) -> None:
+    """Keep a subscription that was set to end at its period end, until that moment."""
+    subscription = _lock(session, subscription, expected_version)
+    if is_ended(subscription) or (subscription.cancel_at_period_end
+                                  and now >= subscription.current_period_end):
+        raise SubscriptionRefused(
+            f"This subscription ended on {_day(subscription.ended_at or subscription.current_period_end)}, "
+            "so it can no longer be renewed.", code="ended")
+    if not subscription.cancel_at_period_end:
+        raise SubscriptionRefused("This subscription is not set to end, so there is nothing to renew.",
+                                  code="not_cancelling")
+    previous = {"cancel_at_period_end": True, "canceled_at": _iso(subscription.canceled_at),
+                "cancellation_details": {"reason": subscription.cancellation_reason,
+                                         "feedback": subscription.cancellation_feedback,
+                                         "comment": subscription.cancellation_comment}}
+    subscription.cancel_at_period_end = False
+    subscription.cancel_at = None
+    subscription.canceled_at = None
+    subscription.cancellation_reason = None
+    subscription.cancellation_feedback = None
+    subscription.cancellation_comment = None
+    _changed(session, subscription, "customer.subscription.updated", "renewed", now=now,
+             actor=actor, data={"cancel_at_period_end": False, "previous_attributes": previous})
+    _email(session, subscription, "subscription_renewed", "Your subscription will continue",
+           now=now, context={"renews_on": _day(subscription.current_period_end)})
+    session.flush()
+
+
+# ---- changing price or quantity --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class QuantityRange:
+    """The quantities a product's adjustable_quantity allows, both ends included."""
+
+    minimum: int
+    maximum: int
+
+    def __contains__(self, quantity: int) -> bool:
+        return self.minimum <= quantity <= self.maximum
+
+
+@dataclass(frozen=True)
+class UpdateOptions:
+    """What a customer may change about a subscription: ``reason`` says plainly why nothing,
+    when ``prices`` is empty."""
+
+    reason: str | None = None
+    prices: tuple[Price, ...] = ()
+    # product id -> the quantities allowed for that product's prices (absent: not adjustable)
+    quantities: dict[str, QuantityRange] = field(default_factory=dict)
+
+    @property
+    def allowed(self) -> bool:
+        return self.reason is None
+
+    def quantity_range(self, price: Price) -> QuantityRange | None:
+        return self.quantities.get(price.product_id)
+
+
+def _product_entries(configuration: PortalConfiguration) -> list[dict]:
+    entries = configuration.subscription_update_products or []
+    return [e for e in entries if isinstance(e, dict) and isinstance(e.get("product"), str)]
+
+
+def _quantity_range(entry: dict) -> QuantityRange | None:
+    adjustable = entry.get("adjustable_quantity") or {}
+    if not isinstance(adjustable, dict) or not adjustable.get("enabled"):
+        return None
+
+    def whole(value, default: int) -> int:
+        return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+    # At least one: a subscription for nothing is a cancellation, which has its own way.
+    minimum = max(whole(adjustable.get("minimum"), 1), 1)
+    maximum = max(whole(adjustable.get("maximum"), DEFAULT_MAX_QUANTITY), minimum)
+    return QuantityRange(minimum, maximum)
+
+
+def update_options(session: Session, subscription: Subscription, *, now: datetime,
+                   configuration: PortalConfiguration) -> UpdateOptions:
+    """The prices and quantities this subscription may switch to, or why it cannot."""
+    if not configuration.subscription_update_enabled:
+        return UpdateOptions("Changing plans is not available here.")
+    if is_ended(subscription):
+        return UpdateOptions("This subscription has ended, so its plan cannot be changed.")
+    if len(subscription.items) != 1:
+        return UpdateOptions("This subscription has several items, so its plan cannot be "
+                             "changed here.")
+    if subscription.cancel_at_period_end:
+        return UpdateOptions(f"This subscription ends on {_day(subscription.current_period_end)}. "
+                             "Renew it first if you want to change your plan.")
+    if subscription.status in ("past_due", "unpaid"):
+        return UpdateOptions("A payment for this subscription is overdue. Pay the open invoice "
+                             "first, then you can change your plan.")
+    if subscription.status not in ("active", "trialing"):
+        return UpdateOptions("This subscription is not active, so its plan cannot be changed.")
+    if is_paused(subscription, now):
+        return UpdateOptions(f"Payments are paused until {_day(subscription.pause_collection_resumes_at)}. "
+                             "You can change your plan after that.")
+    item = subscription.items[0]
+    entries = {e["product"]: e for e in _product_entries(configuration)}
+    if item.price.product_id not in entries:
+        return UpdateOptions(f"Your {item.price.product.name} plan cannot be switched here.")
+    allowed = set(configuration.subscription_update_default_allowed_updates or [])
+    listed: list[str] = []
+    if "price" in allowed:
+        for entry in entries.values():
+            listed += [p for p in entry.get("prices") or [] if isinstance(p, str)]
+    # A scheduled change's price comes in the same query, for the page that shows it.
+    scheduled = (subscription.pending_update or {}).get("price")
+    wanted = listed + ([scheduled] if isinstance(scheduled, str) else [])
+    found = {p.id: p for p in session.scalars(
+        select(Price).where(Price.id.in_(wanted)).options(joinedload(Price.product)))} if wanted else {}
+    prices = [found[p] for p in dict.fromkeys(listed) if p in found]
+    prices = [p for p in prices if p.active and p.is_recurring and p.currency == subscription.currency
+              and p.product_id in entries and p.id in (entries[p.product_id].get("prices") or [])]
+    if item.price not in prices:
+        prices.insert(0, item.price)  # the current plan, so its quantity can still change
+    quantities = {}
+    if "quantity" in allowed:
+        for product_id, entry in entries.items():
+            quantity_range = _quantity_range(entry)
+            if quantity_range is not None:
+                quantities[product_id] = quantity_range
+    if len(prices) == 1 and not quantities.get(item.price.product_id):
+        return UpdateOptions(f"Your {item.price.product.name} plan cannot be changed here.")
+    return UpdateOptions(None, tuple(prices), quantities)
+
+
+def quantity_for(options: UpdateOptions, subscription: Subscription, price: Price,
+                 quantity: int | None) -> int:
+    """The quantity a switch to ``price`` bills: the one asked for where the merchant lets it
+    change; otherwise the current one within the same product, and 1 for another product."""
+    item = subscription.items[0]
+    if options.quantity_range(price) is None or quantity is None:
+        return item.quantity if price.product_id == item.price.product_id else 1
+    return quantity
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    """A change of price or quantity worked out in full: when it applies, what it costs today,
+    and the next invoice after it. Previews show it; ``change_subscription`` applies it."""
+
+    subscription_id: str
+    old_price: Price
+    old_quantity: int
+    price: Price
+    quantity: int
+    timing: str  # "now" or "period_end" (scheduled: a downgrade waits)
+    effective_at: datetime
+    proration_date: datetime
+    proration_behavior: str
+    # The credit for unused time and the charge for the time left, by the second.
+    proration_lines: tuple[DraftLine, ...] = ()
+    # Written and charged now (always_invoice, a trial ended, a new billing interval).
+    invoice_now: InvoiceDraft | None = None
+    new_period: tuple[datetime, datetime] | None = None
+    ends_trial: bool = False
+    next_invoice: InvoiceDraft | None = None
+    scheduled_because: str | None = None
+
+    @property
+    def amount_due_today(self) -> int:
+        return self.invoice_now.amount_due if self.invoice_now is not None else 0
+
+    @property
+    def carries_prorations(self) -> bool:
+        """True when the prorations wait on the next invoice as pending items."""
+        return bool(self.proration_lines) and self.invoice_now is None
+
+
+def _proration_date(subscription: Subscription, now: datetime, previewed: datetime | None) -> datetime:
+    """The moment prorations are counted from: the preview's, if recent and in this period."""
+    if previewed is None:
+        return now
+    if (previewed <= now and now - previewed <= PREVIEW_VALID_FOR
+            and previewed >= subscription.current_period_start):
+        return previewed
+    return now
+
+
+def _schedule_reason(configuration: PortalConfiguration, old: Price, old_quantity: int,
+                     new: Price, quantity: int) -> str | None:
+    """Which of the configured conditions makes this change wait for the period end."""
+    conditions = set(configuration.schedule_at_period_end_conditions or [])
+    if ("decreasing_item_amount" in conditions
+            and new.unit_amount * quantity < old.unit_amount * old_quantity):
+        return "decreasing_item_amount"
+    if "shortening_interval" in conditions and _interval_days(new) < _interval_days(old):
+        return "shortening_interval"
+    return None
+
+
+def compute_change(session: Session, subscription: Subscription, price: Price, quantity: int, *,
+                   now: datetime, configuration: PortalConfiguration,
+                   proration_date: datetime | None = None) -> PlannedChange:
+    """Work out switching the subscription's one item to ``quantity`` × ``price`` at ``now``,
+    by the configuration's rules (no eligibility checks: ``plan_change`` makes those)."""
+    item = subscription.items[0]
+    old, old_quantity = item.price, item.quantity
+    behavior = configuration.subscription_update_proration_behavior or "none"
+    at = _proration_date(subscription, now, proration_date)
+    base = dict(subscription_id=subscription.id, old_price=old, old_quantity=old_quantity,
+                price=price, quantity=quantity, proration_behavior=behavior)
+    projection = Projection.of(session, subscription).but(plan=((price, quantity, item.id),))
+    existing = pending_lines(session, subscription)
+    tax_rate = invoicing.tax_rate_for(session, subscription.customer)
+    period_start, period_end = subscription.current_period_start, subscription.current_period_end
+
+    if is_trialing(subscription, now):
+        if configuration.trial_update_behavior == "continue_trial":
+            # Nothing has been paid: the trial carries on and ends on the new plan.
+            return PlannedChange(**base, timing="now", effective_at=now, proration_date=at,
+                                 next_invoice=next_invoice(projection, existing, tax_rate))
+        # The trial ends now and the first paid period of the new plan begins.
+        new_period = (now, period_boundary(now, price.recurring_interval,
+                                           price.recurring_interval_count, 1))
+        return _restart_period(session, subscription, base, projection, existing, tax_rate,
+                               new_period, credit=(), at=at, ends_trial=True)
+
+    reason = _schedule_reason(configuration, old, old_quantity, price, quantity)
+    if reason is not None:
+        scheduled = projection.but(plan=((price, quantity, item.id),))
+        return PlannedChange(**base, timing="period_end", effective_at=period_end,
+                             proration_date=at, scheduled_because=reason,
+                             next_invoice=next_invoice(scheduled, existing, tax_rate))
+
+    credit: tuple[DraftLine, ...] = ()
+    if behavior != "none":
+        unused = prorate(old.unit_amount * old_quantity, period_start, period_end, at)
+        if unused:
+            credit = (DraftLine(
+                description=f"Unused time on {_describe(old_quantity, old)} after {_day(at)}",
+                amount=-unused, quantity=old_quantity, unit_amount=old.unit_amount,
+                price_id=old.id, period_start=at, period_end=period_end, proration=True),)
+
+    if not _same_interval(old, price):
+        # A new billing interval starts a new period now, invoiced at once (as Stripe does).
+        new_period = (now, period_boundary(now, price.recurring_interval,
+                                           price.recurring_interval_count, 1))
+        return _restart_period(session, subscription, base, projection, existing, tax_rate,
+                               new_period, credit=credit, at=at, ends_trial=False)
+
+    lines = list(credit)
+    if behavior != "none":
+        remaining = prorate(price.unit_amount * quantity, period_start, period_end, at)
+        if remaining:
+            lines.append(DraftLine(
+                description=f"Remaining time on {_describe(quantity, price)} after {_day(at)}",
+                amount=remaining, quantity=quantity, unit_amount=price.unit_amount,
+                price_id=price.id, period_start=at, period_end=period_end, proration=True))
+    if behavior == "always_invoice" and lines:
+        invoice_now = invoicing.draft_for(session, subscription, existing + lines, at=now,
+                                          period_start=at, period_end=period_end)
+        after = projection.but(balance=invoice_now.ending_balance)
+        return PlannedChange(**base, timing="now", effective_at=now, proration_date=at,
+                             proration_lines=tuple(lines), invoice_now=invoice_now,
+                             next_invoice=next_invoice(after, [], tax_rate))
+    return PlannedChange(**base, timing="now", effective_at=now, proration_date=at,
+                         proration_lines=tuple(lines),
+                         next_invoice=next_invoice(projection, existing + lines, tax_rate))
+
+
+def _restart_period(session, subscription, base, projection, existing, tax_rate, new_period,
+                    *, credit, at, ends_trial) -> PlannedChange:
+    """A change that begins a new billing period now (a new interval, or a trial ended): the
+    whole first period invoiced today, less any credit, and the next invoice after it."""
+    start, end = new_period
+    price, quantity = base["price"], base["quantity"]
+    item_id = subscription.items[0].id
+    lines = existing + list(credit) + invoicing.period_lines(
+        subscription, start, end, [(price, quantity, item_id)])
+    invoice_now = invoicing.draft_for(session, subscription, lines, at=start, period_start=start,
+                                      period_end=end)
+    after = projection.but(status="active", trial_end=None if ends_trial else projection.trial_end,
+                           period_start=start, period_end=end, anchor=start,
+                           balance=invoice_now.ending_balance)
+    return PlannedChange(**base, timing="now", effective_at=start, proration_date=at,
+                         proration_lines=tuple(credit), invoice_now=invoice_now,
+                         new_period=new_period, ends_trial=ends_trial,
+                         next_invoice=next_invoice(after, [], tax_rate))
+
+
+def plan_change(session: Session, subscription: Subscription, *, price_id: str | None,
+                quantity: int | None, now: datetime, configuration: PortalConfiguration,
+                proration_date: datetime | None = None) -> PlannedChange:
+    """Check a requested switch against the configuration and work it out; raises
+    SubscriptionRefused (naming the field) when it is not allowed."""
+    options = update_options(session, subscription, now=now, configuration=configuration)
+    if not options.allowed:
+        raise SubscriptionRefused(options.reason, code="not_updatable")
+    item = subscription.items[0]
+    price = next((p for p in options.prices if p.id == price_id), None) if price_id else item.price
+    if price is None:
+        raise SubscriptionRefused("Choose one of the plans listed", field="price")
+    quantity_range = options.quantity_range(price)
+    if quantity_range is not None and quantity is None:
+        raise SubscriptionRefused("Enter a quantity", field="quantity")
+    if quantity_range is not None and quantity not in quantity_range:
+        raise SubscriptionRefused(_quantity_message(quantity, quantity_range, price), field="quantity")
+    quantity = quantity_for(options, subscription, price, quantity)
+    if price.id == item.price_id and quantity == item.quantity:
+        pending = subscription.pending_update
+        raise SubscriptionRefused(
+            "This is your current plan. To keep it, cancel the scheduled change instead."
+            if pending else "This is your current plan. Choose another plan or quantity.",
+            field="price" if len(options.prices) > 1 else "quantity")
+    return compute_change(session, subscription, price, quantity, now=now,
+                          configuration=configuration, proration_date=proration_date)
+
+
+def _quantity_message(quantity: int, quantity_range: QuantityRange, price: Price) -> str:
+    if quantity < quantity_range.minimum:
+        return f"Enter a quantity of at least {quantity_range.minimum}"
+    return f"Enter a quantity of at most {quantity_range.maximum}"
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    """A change as applied: the plan it followed, and any invoice written and its payment."""
+
+    plan: PlannedChange
+    invoice: Invoice | None = None
+    payment: PayResult | None = None
+    # Why the charge failed (the change still applies; the invoice stays open to pay).
+    decline_message: str | None = None
+
+    @property
+    def charged(self) -> int:
+        """What was taken from the card now."""
+        if self.payment is not None and self.payment.status == "succeeded" and self.invoice:
+            return self.invoice.amount_paid
+        return 0
+
+
+def change_subscription(session: Session, subscription: Subscription, *, price_id: str | None,
+                        quantity: int | None, expected_version: int, now: datetime, actor: str,
+                        configuration: PortalConfiguration, gateway: PaymentGateway,
+                        proration_date: datetime | None = None) -> ChangeResult:
+    """Switch price and/or quantity as previewed: now (with the configured proration) or, for
+    a downgrade the configuration holds back, at the period end. An invoice written now is
+    charged to the saved card; if the charge fails the change stands, the invoice stays open
+    and the subscription becomes past_due."""
+    subscription = _lock(session, subscription, expected_version)
+    customer = lock_customer(session, subscription.customer)
+    plan = plan_change(session, subscription, price_id=price_id, quantity=quantity, now=now,
+                       configuration=configuration, proration_date=proration_date)
+    return _carry_out(session, subscription, customer, plan, now=now, actor=actor,
+                      gateway=gateway, action=None)
+
+
+def _carry_out(session: Session, subscription: Subscription, customer: Customer,
+               plan: PlannedChange, *, now: datetime, actor: str, gateway: PaymentGateway | None,
+               action: str | None, extra: dict | None = None) -> ChangeResult:
+    """Apply ``plan`` to the locked subscription, raise its one event, then charge what it
+    invoiced now."""
+    card = None
+    if plan.amount_due_today > 0 and subscription.collection_method == "charge_automatically":
+        card = _card_for(session, subscription, customer, now)
+        if card is None or gateway is None:
+            raise SubscriptionRefused(
+                "This change is paid now, and you have no card we can charge. Add a card, "
+                "then change your plan.", code="no_card")
+    version = subscription.version
+    previous = {"price": plan.old_price.id, "quantity": plan.old_quantity,
+                "pending_update": subscription.pending_update, "status": subscription.status}
+    invoice = _apply(session, subscription, plan, now=now, actor=actor)
+    scheduled = plan.timing == "period_end"
+    _changed(session, subscription, "customer.subscription.updated",
+             action or ("plan_change_scheduled" if scheduled else "plan_changed"), now=now,
+             actor=actor, data={
+                 **(extra or {}), "price": plan.price.id, "quantity": plan.quantity,
+                 "effective_at": _iso(plan.effective_at),
+                 "proration_behavior": plan.proration_behavior,
+                 "proration_date": _iso(plan.proration_date),
+                 "invoice_id": invoice.id if invoice is not None else None,
+                 "amount_due_today": plan.amount_due_today, "previous_attributes": previous})
+    _email(session, subscription, "subscription_updated",
+           f"Your plan changes on {_day(plan.effective_at)}" if scheduled else "Your plan has changed",
+           now=now, context={"plan": _describe(plan.quantity, plan.price),
+                             "previous_plan": _describe(plan.old_quantity, plan.old_price),
+                             "scheduled": scheduled, "effective_on": _day(plan.effective_at),
+                             "amount_due_today": plan.amount_due_today})
+    session.flush()
+    if invoice is None or card is None or invoice.status != "open":
+        return ChangeResult(plan, invoice)
+    # The key is the change itself: a retry of this change can never charge twice.
+    key = f"subscription-{subscription.id}-v{version}"
+    try:
+        payment = pay_invoice(session, invoice, card, key, now=now, actor=actor, gateway=gateway)
+    except PaymentRefused as refused:
+        payment, message = None, refused.message
+    else:
+        message = payment.message if payment.status == "failed" else None
+        if payment.status != "failed":
+            return ChangeResult(plan, invoice, payment)
+    # pay_invoice committed the change and the invoice; the failure makes the subscription
+    # past due, under its lock again.
+    subscription = lock_subscription(session, subscription.id)
+    if subscription.status in ("active", "trialing"):
+        subscription.status = "past_due"
+        subscription.version += 1
+        subscription.updated = now
+    session.flush()
+    return ChangeResult(plan, invoice, payment, decline_message=message)
+
+
+def _apply(session: Session, subscription: Subscription, plan: PlannedChange, *, now: datetime,
+           actor: str) -> Invoice | None:
+    """Write what ``plan`` says: a scheduled change, or the new item, its prorations and the
+    invoice made now."""
+    if plan.timing == "period_end":
+        subscription.pending_update = {
+            "price": plan.price.id, "quantity": plan.quantity, "requested_at": _iso(now),
+            "effective_at": _iso(plan.effective_at), "actor": actor,
+            "reason": plan.scheduled_because}
+        return None
+    item = subscription.items[0]
+    item.price = plan.price
+    item.quantity = plan.quantity
+    subscription.pending_update = None
+    if plan.ends_trial:
+        subscription.status = "active"
+        subscription.trial_end = now
+    if plan.new_period is not None:
+        subscription.current_period_start, subscription.current_period_end = plan.new_period
+        subscription.billing_cycle_anchor = plan.new_period[0]
+    if plan.carries_prorations:
+        for position, line in enumerate(plan.proration_lines):
+            _add_pending_item(session, subscription, line,
+                              key=f"{subscription.id}:v{subscription.version}:proration:{position}",
+                              # Created a microsecond apart, so the next invoice lists the
+                              # credit before the charge, as the preview did.
+                              created=now + timedelta(microseconds=position))
+    if plan.invoice_now is None:
+        return None
+    return invoicing.write_invoice(
+        session, subscription, plan.invoice_now, billing_reason="subscription_update",
+        creation_key=f"{subscription.id}:update:v{subscription.version}", now=now, actor=actor)
+
+
+def _add_pending_item(session: Session, subscription: Subscription, line: DraftLine, *,
+                      key: str, created: datetime) -> None:
+    """A proration carried to the next invoice, once per key however often it is sent."""
+    if session.scalars(select(InvoiceItem.id).where(InvoiceItem.creation_key == key)).first():
+        return
+    try:
+        with session.begin_nested():
+            session.add(InvoiceItem(
+                customer_id=subscription.customer_id, subscription_id=subscription.id,
+                description=line.description, price_id=line.price_id, quantity=line.quantity,
+                amount=line.amount, currency=subscription.currency,
+                period_start=line.period_start, period_end=line.period_end, proration=True,
+                creation_key=key, created=created))
+            session.flush()
+    except IntegrityError:
+        pass  # made by a writer that got there first: once is what the key promises
+
+
+def cancel_scheduled_change(session: Session, subscription: Subscription, *,
+                            expected_version: int, now: datetime, actor: str,
+                            configuration: PortalConfiguration) -> None:
+    """Drop a change waiting for the period end: the subscription renews as it is."""
+    subscription = _lock(session, subscription, expected_version)
+    if not subscription.pending_update:
+        raise SubscriptionRefused("There is no scheduled change to cancel.", code="no_change")
+    previous = subscription.pending_update
+    subscription.pending_update = None
+    _changed(session, subscription, "customer.subscription.updated", "scheduled_change_canceled",
+             now=now, actor=actor, data={"previous_attributes": {"pending_update": previous}})
+    session.flush()
+
+
+# ---- retention offers ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RetentionOffers:
+    """What the merchant offers before a cancel is final, as far as this subscription can take
+    it: each offer once per subscription, and only one that would make a difference."""
+
+    coupon: Coupon | None = None
+    coupon_ends: datetime | None = None
+    coupon_invoice: InvoiceDraft | None = None  # the next invoice with the coupon
+    pause_resumes: dict[int, datetime] = field(default_factory=dict)  # months -> resumes at
+    downgrade: PlannedChange | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.coupon or self.pause_resumes or self.downgrade)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(name for name, offered in (("coupon", self.coupon),
+                                                ("pause", self.pause_resumes),
+                                                ("downgrade", self.downgrade)) if offered)
+
+
+def accepted_offers(subscription: Subscription) -> dict:
+    """The retention offers this subscription has taken, with when."""
+    accepted = (subscription.metadata_ or {}).get("retention_offers_accepted")
+    return dict(accepted) if isinstance(accepted, dict) else {}
+
+
+def _coupon_end(coupon: Coupon, start: datetime) -> datetime | None:
+    """When a coupon applied at ``start`` stops: N months on for a repeating one."""
+    if coupon.duration == "repeating" and coupon.duration_in_months:
+        return add_months(start, coupon.duration_in_months)
+    return None  # forever; or "once", which the first invoice uses up
+
+
+def retention_offers(session: Session, subscription: Subscription, *, now: datetime,
+                     configuration: PortalConfiguration) -> RetentionOffers:
+    """The offers to show before the final cancel, worked out with their effect."""
+    if cancel_refusal(subscription, now, configuration) is not None:
+        return RetentionOffers()
+    taken = accepted_offers(subscription)
+    offers: dict = {}
+    if configuration.retention_coupon_id and "coupon" not in taken:
+        coupon = session.get(Coupon, configuration.retention_coupon_id)
+        if (coupon is not None and coupon.active and discount_in_force(subscription, now) is None
+                and (coupon.amount_off is None or coupon.currency == subscription.currency)):
+            ends = _coupon_end(coupon, now)
+            projection = Projection.of(session, subscription).but(coupon=coupon, discount_end=ends)
+            offers.update(coupon=coupon, coupon_ends=ends, coupon_invoice=next_invoice(
+                projection, pending_lines(session, subscription),
+                invoicing.tax_rate_for(session, subscription.customer)))
+    months = min(int(configuration.retention_pause_max_months or 0), 12)
+    if (months > 0 and "pause" not in taken and _pausable(subscription, now)):
+        offers["pause_resumes"] = {n: add_months(subscription.current_period_end, n)
+                                   for n in range(1, months + 1)}
+    if configuration.retention_downgrade_price_id and "downgrade" not in taken:
+        downgrade = _retention_downgrade(session, subscription, now=now,
+                                         configuration=configuration)
+        if downgrade is not None:
+            offers["downgrade"] = downgrade
+    return RetentionOffers(**offers)
+
+
+def _pausable(subscription: Subscription, now: datetime) -> bool:
+    """Pauses are counted in months from the period end: only plans billed monthly or more
+    often can skip whole invoices that way (a month's pause of a yearly plan would skip a
+    year)."""
+    if len(subscription.items) != 1 or is_trialing(subscription, now) or is_paused(subscription, now):
+        return False
+    if subscription.status != "active":
+        return False
+    return _interval_days(subscription.items[0].price) <= _INTERVAL_DAYS["month"]
+
+
+def _retention_downgrade(session: Session, subscription: Subscription, *, now: datetime,
+                         configuration: PortalConfiguration) -> PlannedChange | None:
+    """The configured cheaper price as a worked-out change, when it is one for this plan."""
+    if len(subscription.items) != 1 or subscription.status not in ("active", "trialing"):
+        return None
+    if is_paused(subscription, now):
+        return None
+    price = session.scalars(select(Price).where(Price.id == configuration.retention_downgrade_price_id)
+                            .options(joinedload(Price.product))).first()
+    item = subscription.items[0]
+    if (price is None or not price.active or not price.is_recurring or price.id == item.price_id
+            or price.currency != subscription.currency):
+        return None
+    quantity = item.quantity if price.product_id == item.price.product_id else 1
+    if yearly_amount(price, quantity) >= yearly_amount(item.price, item.quantity):
+        return None  # only a cheaper plan is an offer
+    if (subscription.pending_update or {}).get("price") == price.id:
+        return None  # already on its way
+    return compute_change(session, subscription, price, quantity, now=now,
+                          configuration=configuration)
+
+
+@dataclass(frozen=True)
+class AcceptedOffer:
+    """A retention offer as taken: which, and what it set."""
+
+    offer: str
+    coupon: Coupon | None = None
+    discount_end: datetime | None = None
+    resumes_at: datetime | None = None
+    change: ChangeResult | None = None
+
+
+def accept_retention_offer(session: Session, subscription: Subscription, offer: str, *,
+                           expected_version: int, now: datetime, actor: str,
+                           configuration: PortalConfiguration, months: int | None = None,
+                           gateway: PaymentGateway | None = None) -> AcceptedOffer:
+    """Take one of the retention offers instead of cancelling, in one step: the coupon, a
+    pause of ``months``, or the cheaper plan. Each at most once per subscription, however
+    often the form is sent."""
+    subscription = _lock(session, subscription, expected_version)
+    if offer not in RETENTION_OFFERS:
+        raise SubscriptionRefused("This offer is not available.", code="no_offer", field="offer")
+    customer = lock_customer(session, subscription.customer) if offer == "downgrade" else None
+    offers = retention_offers(session, subscription, now=now, configuration=configuration)
+    if offer not in offers.names:
+        raise SubscriptionRefused("This offer is no longer available for this subscription.",
+                                  code="no_offer")
+    taken = {**accepted_offers(subscription), offer: _iso(now)}
+    subscription.metadata_ = {**(subscription.metadata_ or {}), "retention_offers_accepted": taken}
+    if offer == "downgrade":
+        change = _carry_out(session, subscription, customer, offers.downgrade, now=now,
+                            actor=actor, gateway=gateway, action="retention_offer_accepted",
+                            extra={"offer": "downgrade"})
+        return AcceptedOffer("downgrade", change=change)
+    if offer == "coupon":
+        subscription.discount_coupon = offers.coupon
+        subscription.discount_start = now
+        subscription.discount_end = offers.coupon_ends
+        result = AcceptedOffer("coupon", coupon=offers.coupon, discount_end=offers.coupon_ends)
+        data = {"coupon": offers.coupon.id, "discount_end": _iso(offers.coupon_ends)}
+    else:
+        if months not in offers.pause_resumes:
+            raise SubscriptionRefused(
+                f"Choose a pause of 1 to {max(offers.pause_resumes)} months", field="months")
+        resumes = offers.pause_resumes[months]
+        subscription.pause_collection_resumes_at = resumes
+        result = AcceptedOffer("pause", resumes_at=resumes)
+        data = {"pause_collection": {"behavior": "void", "resumes_at": _iso(resumes)},
+                "months": months}
+    _changed(session, subscription, "customer.subscription.updated", "retention_offer_accepted",
+             now=now, actor=actor, data={"offer": offer, **data})
+    _email(session, subscription, "subscription_offer_accepted", "Thank you for staying with us",
+           now=now, context={"offer": offer,
+                             "coupon": offers.coupon.name if offer == "coupon" else None,
+                             "until": _day(offers.coupon_ends) if offer == "coupon" and offers.coupon_ends
+                             else (_day(result.resumes_at) if result.resumes_at else None)})
+    session.flush()
+    return result
+
+
+# ---- the pattern every change follows ------------------------------------------------------
+
+def _lock(session: Session, subscription: Subscription, expected_version: int) -> Subscription:
+    """The subscription under its row lock, reloaded with its items, when it is still the
+    version the customer saw; StaleSubscription otherwise (nothing is changed)."""
+    locked = lock_subscription(session, subscription.id)
+    if locked is None or locked.version != expected_version:
+        raise StaleSubscription()
+    # The row lock holds the items too (every change takes it): read them as they are now.
+    session.scalars(select(SubscriptionItem).where(SubscriptionItem.subscription_id == locked.id)
+                    .execution_options(populate_existing=True)).all()
+    session.refresh(locked, ["items"])
+    return locked
+
+
+def _changed(session: Session, subscription: Subscription, event_type: str, action: str, *,
+             now: datetime, actor: str, data: dict) -> None:
+    """Bump the version, stamp the time, and raise the change's one event."""
+    subscription.version = (subscription.version or 1) + 1
+    subscription.updated = now
+    raise_event(session, event_type, now=now, actor=actor, customer_id=subscription.customer_id,
+                object_id=subscription.id,
+                data={"action": action, "version": subscription.version, **data})
+
+
+def _email(session: Session, subscription: Subscription, template: str, subject: str, *,
+           now: datetime, context: dict) -> None:
+    """Confirm the change by email, through the outbox in the change's own transaction."""
+    customer = subscription.customer
+    if not customer.email:
+        return
+    product = subscription.items[0].price.product.name if subscription.items else ""
+    enqueue_email(session, to=customer.email, subject=subject, template=template, now=now,
+                  dedupe_key=f"{subscription.id}:v{subscription.version}:{template}",
+                  context={"subscription_id": subscription.id, "product": product,
+                           "customer_name": customer.name, "currency": subscription.currency,
+                           **context})
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
