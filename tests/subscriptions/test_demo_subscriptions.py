@@ -101,3 +101,64 @@ def test_jenny_downgrades_to_starter_at_the_period_end_then_cancels_and_renews(
     assert not subscription.cancel_at_period_end
     assert invoicing.upcoming_invoice(session, subscription, subscription.current_period_start
                                       ).amount_due == 2900
+
+
+def _cycle_invoice(session, subscription, period_start):
+    from portal.invoices.models import Invoice
+
+    return session.scalars(select(Invoice).where(
+        Invoice.subscription_id == subscription.id, Invoice.period_start == period_start,
+        Invoice.billing_reason == "subscription_cycle")).one()
+
+
+def test_after_an_upgrade_the_billing_run_at_the_period_end_bills_and_charges_the_preview(
+        app, client_request, session, jenny, subscription):
+    from portal.money import format_money
+
+    team = next(p for p in ops.update_options(
+        session, subscription, now=subscription.current_period_start,
+        configuration=default_configuration(session)).prices
+        if p.lookup_key == "team_monthly_usd")
+    page = client_request.get("subscriptions.preview_change", subscription_id=subscription.id,
+                              price=team.id, quantity="2", version=str(subscription.version))
+    previewed = text_of(page.select_one("#preview-next-heading ~ table .invoice-lines__total td"))
+    client_request.post("subscriptions.confirm_change", subscription_id=subscription.id,
+                        _data=confirm_values(page))
+    session.expire_all()
+    period_end = subscription.current_period_end
+
+    result = app.test_cli_runner().invoke(args=["billing", "run", "--now",
+                                                period_end.isoformat()])
+    assert result.exit_code == 0, result.output
+
+    session.expire_all()
+    invoice = _cycle_invoice(session, subscription, period_end)
+    assert format_money(invoice.total, invoice.currency) == previewed
+    assert any(line.proration for line in invoice.lines), "the upgrade's prorations were billed"
+    assert invoice.status == "paid"
+    assert sum(p.amount for p in invoice.payments if p.status == "succeeded") == invoice.amount_due
+
+
+def test_a_scheduled_downgrade_is_billed_at_the_new_price_by_the_run_at_the_period_end(
+        app, client_request, session, jenny, subscription):
+    starter = next(p for p in ops.update_options(
+        session, subscription, now=subscription.current_period_start,
+        configuration=default_configuration(session)).prices
+        if p.lookup_key == "starter_monthly_usd")
+    page = client_request.get("subscriptions.preview_change", subscription_id=subscription.id,
+                              price=starter.id, version=str(subscription.version))
+    client_request.post("subscriptions.confirm_change", subscription_id=subscription.id,
+                        _data=confirm_values(page))
+    session.expire_all()
+    period_end = subscription.current_period_end
+
+    result = app.test_cli_runner().invoke(args=["billing", "run", "--now",
+                                                period_end.isoformat()])
+    assert result.exit_code == 0, result.output
+
+    session.expire_all()
+    invoice = _cycle_invoice(session, subscription, period_end)
+    assert (invoice.total, invoice.status) == (900, "paid")
+    assert [(i.price.lookup_key, i.quantity) for i in subscription.items] == [
+        ("starter_monthly_usd", 1)]
+    assert subscription.pending_update is None
