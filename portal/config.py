@@ -112,6 +112,11 @@ class Defaults:
     OUTBOX_RETENTION_SECONDS = 30 * 24 * 3600
     HOUSEKEEPING_INTERVAL_SECONDS = 3600
     BILLING_RUN_INTERVAL_SECONDS = 3600
+    # With inline-thread, run housekeeping and the billing run on their schedule in the app
+    # process too, so the dev server needs nothing else started. None: on in development
+    # outside tests; off in production, where `flask worker` or cron runs them once for all
+    # processes (several processes running them is safe, only wasted work).
+    WORKER_SCHEDULE_IN_PROCESS = None
     # A payment still "processing" this long after it began is asked of the gateway again.
     PAYMENT_RECONCILE_AFTER_SECONDS = 300
 
@@ -189,6 +194,10 @@ def _check_worker(config: dict) -> None:
         raise ConfigError("PORTAL_WORKER_MODE=redis needs PORTAL_WORKER_REDIS_URL, "
                           "e.g. redis://127.0.0.1:6379/1")
     config["WORKER_MODE"] = mode
+    if config.get("WORKER_SCHEDULE_IN_PROCESS") is None:
+        config["WORKER_SCHEDULE_IN_PROCESS"] = (
+            mode == "inline-thread" and config.get("ENV") == "development"
+            and not config.get("TESTING"))
     if float(config.get("OUTBOX_POLL_SECONDS", Defaults.OUTBOX_POLL_SECONDS)) <= 0:
         # The poll is what sends retries once their wait is over, and what a lost wake-up left.
         raise ConfigError("PORTAL_OUTBOX_POLL_SECONDS must be more than 0")

@@ -104,6 +104,11 @@ class InlineWorker:
                                           name=f"outbox-{number}")
                 thread.start()
                 self._threads.append(thread)
+            if self.app.config.get("WORKER_SCHEDULE_IN_PROCESS"):
+                thread = threading.Thread(target=self._run_schedule, daemon=True,
+                                          name="outbox-schedule")
+                thread.start()
+                self._threads.append(thread)
             with _running_lock:
                 _running.add(self)
 
@@ -136,6 +141,23 @@ class InlineWorker:
                     deliver_due(stop=self._stop)
             except Exception as error:  # the database went away; try again next time
                 log.error("outbox: delivery failed: %s", type(error).__name__)
+
+
+    def _run_schedule(self) -> None:
+        """Housekeeping and the billing run on their intervals, as `flask worker` runs them."""
+        from portal.outbox.jobs import Ticker, schedule
+
+        jobs = [job for job in schedule(self.app.config) if job.name != "deliver-outbox"]
+        # This process's own claims: without Redis there is no one else to agree with.
+        ticker = Ticker(jobs, claim=lambda name, period, seconds: True)
+        while not self._stop.wait(1.0):
+            for job in ticker.due():
+                try:
+                    with self.app.app_context():
+                        job.func()
+                except Exception as error:  # logged; the next period tries again
+                    log.error("outbox: scheduled %s failed: %s", job.name,
+                              type(error).__name__)
 
 
 _running: set[InlineWorker] = set()

@@ -203,3 +203,15 @@ def test_the_list_and_a_subscription_take_at_most_six_queries(client_request, bu
         statements = count_queries(lambda sub=sub: client_request.get_response(
             "subscriptions.subscription_detail", subscription_id=sub.id, _htmx=htmx))
         assert len(statements) <= 6, "\n".join(statements)
+
+
+def test_the_account_navigation_leads_to_subscriptions_and_marks_where_you_are(
+        client_request, signed_in_customer, subscribe, catalog):
+    pro = subscribe(signed_in_customer, catalog["pro_month"])
+    overview = client_request.get("customers.overview")
+    link = overview.select_one('nav.site-nav a[href="/p/subscriptions"]')
+    assert link is not None and link.text == "Subscriptions"
+    for page in (client_request.get("subscriptions.subscription_list"),
+                 client_request.get("subscriptions.subscription_detail", subscription_id=pro.id)):
+        current = page.select_one("nav.site-nav a[aria-current=page]")
+        assert current is not None and current.text == "Subscriptions"
