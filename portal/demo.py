@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal.billing.invoicing import customer_snapshot
 from portal.catalog.models import Coupon, Price, Product, TaxRate
 from portal.customers.models import Customer, normalize_email
 from portal.invoices.models import Invoice, InvoiceLine
@@ -257,7 +258,7 @@ def _invoice(session, customer, sub, price, quantity, card, period_start, period
         amount_paid=amount if paid else 0, period_start=period_start, period_end=period_end,
         due_date=period_start + timedelta(days=7), created=period_start,
         finalized_at=period_start, paid_at=period_start + timedelta(minutes=5) if paid else None,
-        attempt_count=1, customer_snapshot=_snapshot(customer), metadata_={},
+        attempt_count=1, customer_snapshot=customer_snapshot(customer), metadata_={},
     )
     unit = f" per {price.product.unit_label}" if price.product.unit_label else ""
     invoice.lines.append(InvoiceLine(
@@ -295,17 +296,3 @@ def _ended_subscription(session, customer, price, *, started, ended) -> None:
                        cancellation_feedback="switched_service", created=started, metadata_={})
     sub.items.append(SubscriptionItem(price=price, quantity=1, created=started))
     session.add(sub)
-
-
-def _snapshot(customer: Customer) -> dict:
-    """The customer's details as printed on an invoice."""
-    return {
-        "name": customer.name,
-        "email": customer.email,
-        "address": {
-            "line1": customer.address_line1, "line2": customer.address_line2,
-            "city": customer.address_city, "state": customer.address_state,
-            "postal_code": customer.address_postal_code, "country": customer.address_country,
-        },
-        "tax_ids": [{"type": t.type, "value": t.value} for t in customer.tax_ids],
-    }

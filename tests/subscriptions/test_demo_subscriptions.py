@@ -111,28 +111,34 @@ def _cycle_invoice(session, subscription, period_start):
         Invoice.billing_reason == "subscription_cycle")).one()
 
 
+def _change_then_bill_at_period_end(app, client_request, session, subscription, lookup_key,
+                                    quantity=None):
+    """Preview and confirm a switch to ``lookup_key`` (no JavaScript), then run the billing
+    command at the end of the period the change was made in; returns the preview page."""
+    price = next(p for p in ops.update_options(
+        session, subscription, now=subscription.current_period_start,
+        configuration=default_configuration(session)).prices if p.lookup_key == lookup_key)
+    values = {"quantity": quantity} if quantity else {}
+    page = client_request.get("subscriptions.preview_change", subscription_id=subscription.id,
+                              price=price.id, version=str(subscription.version), **values)
+    client_request.post("subscriptions.confirm_change", subscription_id=subscription.id,
+                        _data=confirm_values(page))
+    session.expire_all()
+    result = app.test_cli_runner().invoke(
+        args=["billing", "run", "--now", subscription.current_period_end.isoformat()])
+    assert result.exit_code == 0, result.output
+    session.expire_all()
+    return page
+
+
 def test_after_an_upgrade_the_billing_run_at_the_period_end_bills_and_charges_the_preview(
         app, client_request, session, jenny, subscription):
     from portal.money import format_money
 
-    team = next(p for p in ops.update_options(
-        session, subscription, now=subscription.current_period_start,
-        configuration=default_configuration(session)).prices
-        if p.lookup_key == "team_monthly_usd")
-    page = client_request.get("subscriptions.preview_change", subscription_id=subscription.id,
-                              price=team.id, quantity="2", version=str(subscription.version))
+    page = _change_then_bill_at_period_end(app, client_request, session, subscription,
+                                           "team_monthly_usd", quantity="2")
     previewed = text_of(page.select_one("#preview-next-heading ~ table .invoice-lines__total td"))
-    client_request.post("subscriptions.confirm_change", subscription_id=subscription.id,
-                        _data=confirm_values(page))
-    session.expire_all()
-    period_end = subscription.current_period_end
-
-    result = app.test_cli_runner().invoke(args=["billing", "run", "--now",
-                                                period_end.isoformat()])
-    assert result.exit_code == 0, result.output
-
-    session.expire_all()
-    invoice = _cycle_invoice(session, subscription, period_end)
+    invoice = _cycle_invoice(session, subscription, subscription.current_period_start)
     assert format_money(invoice.total, invoice.currency) == previewed
     assert any(line.proration for line in invoice.lines), "the upgrade's prorations were billed"
     assert invoice.status == "paid"
@@ -141,23 +147,9 @@ def test_after_an_upgrade_the_billing_run_at_the_period_end_bills_and_charges_th
 
 def test_a_scheduled_downgrade_is_billed_at_the_new_price_by_the_run_at_the_period_end(
         app, client_request, session, jenny, subscription):
-    starter = next(p for p in ops.update_options(
-        session, subscription, now=subscription.current_period_start,
-        configuration=default_configuration(session)).prices
-        if p.lookup_key == "starter_monthly_usd")
-    page = client_request.get("subscriptions.preview_change", subscription_id=subscription.id,
-                              price=starter.id, version=str(subscription.version))
-    client_request.post("subscriptions.confirm_change", subscription_id=subscription.id,
-                        _data=confirm_values(page))
-    session.expire_all()
-    period_end = subscription.current_period_end
-
-    result = app.test_cli_runner().invoke(args=["billing", "run", "--now",
-                                                period_end.isoformat()])
-    assert result.exit_code == 0, result.output
-
-    session.expire_all()
-    invoice = _cycle_invoice(session, subscription, period_end)
+    _change_then_bill_at_period_end(app, client_request, session, subscription,
+                                    "starter_monthly_usd")
+    invoice = _cycle_invoice(session, subscription, subscription.current_period_start)
     assert (invoice.total, invoice.status) == (900, "paid")
     assert [(i.price.lookup_key, i.quantity) for i in subscription.items] == [
         ("starter_monthly_usd", 1)]
