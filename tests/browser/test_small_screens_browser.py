@@ -1,6 +1,7 @@
 """Narrow phones and large text in a real Chromium: nothing is cut off and nothing scrolls
-sideways. The invoice's tables at 320 px wide; the overview and billing pages at 360 px with the
-text at 200% (WCAG 1.4.4 and 1.4.10), for a customer with a long email address and a long name."""
+sideways. The invoice's tables at 320 px wide; the overview, billing and subscription pages at
+360 px with the text at 200% (WCAG 1.4.4 and 1.4.10), for a customer with a long email address
+and a long name, the subscription pages with JavaScript off."""
 
 from __future__ import annotations
 
@@ -128,5 +129,30 @@ def test_at_360px_with_text_at_200_percent_an_open_billing_form_fits(
         page.goto("/p/billing-information/address#address-section")
         text_at_200_percent(page)
         fits_sideways(page)
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def long_subscription(long_customer, make_payment_method, make_price, make_subscription):
+    make_payment_method(long_customer)
+    price = make_price(name="Enterprise Infrastructure Monitoring and Observability Platform",
+                       unit_amount=1_234_500, unit_label="seat")
+    return make_subscription(long_customer, price, quantity=25)
+
+
+@pytest.mark.parametrize("page_path", ["", "/{id}", "/{id}/cancel/confirm"])
+def test_at_360px_with_text_at_200_percent_subscription_pages_fit_without_javascript(
+        sign_in_browser, browser, live_server, long_subscription, page_path):
+    context = browser.new_context(base_url=live_server.url, java_script_enabled=False,
+                                  viewport={"width": 360, "height": 740})
+    try:
+        page = sign_in_browser(context.new_page(), long_subscription.customer)
+        page.goto("/p/subscriptions" + page_path.format(id=long_subscription.id))
+        assert page.locator("main h1").count() == 1
+        # The page's own scripts are off; Playwright's evaluate still reaches the CSSOM.
+        text_at_200_percent(page)
+        fits_sideways(page)
+        within_viewport(page, page.locator("main td.num, main .badge"))
     finally:
         context.close()
