@@ -31,6 +31,14 @@ BLUEPRINTS = (
     "portal.invoices.views",
     "portal.subscriptions.views",
     "portal.portal_settings.views",
+    "portal.catalog.views",
+    # The merchant dashboard: staff sign-in, then one blueprint per area, all under /admin.
+    "portal.admin.views",
+    "portal.admin.dashboard.views",
+    "portal.admin.catalog.views",
+    "portal.admin.customers.views",
+    "portal.admin.portal_config.views",
+    "portal.admin.branding.views",
 )
 
 
@@ -98,6 +106,9 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.outbox import wakeup
 
     wakeup.init_app(app)  # commits that add outbox rows wake delivery
+    from portal.admin import auth as admin_auth
+
+    admin_auth.init_app(app)  # the staff cookie, apart from the customer's session
     if app.config["MAIL_BACKEND"] == "console":
         from portal.devtools.views import bp as devtools_bp
 

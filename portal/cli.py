@@ -1,5 +1,5 @@
-"""Command-line commands: ``flask --app portal demo``, ``login-link``, ``branding``, ``worker``,
-``housekeeping`` and ``billing run`` (portal/billing/cli.py)."""
+"""Command-line commands: ``flask --app portal demo``, ``create-admin``, ``login-link``,
+``branding``, ``worker``, ``housekeeping`` and ``billing run`` (portal/billing/cli.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import secrets
 import shutil
 import sys
 from pathlib import Path
-from urllib.parse import quote
 
 import click
 from flask import Flask, current_app
@@ -20,8 +19,9 @@ from portal.extensions import db
 
 def login_url(link_id: str, email: str | None = None, *, base: str | None = None) -> str:
     """The absolute login URL for a link, optionally with the email prefilled."""
-    base = (base or current_app.config["PUBLIC_URL"]).rstrip("/") + f"/p/login/{link_id}"
-    return f"{base}?prefilled_email={quote(email)}" if email else base
+    from portal.portal_settings.operations import login_url as build
+
+    return build(link_id, email, base=base or current_app.config["PUBLIC_URL"])
 
 
 def register_commands(app: Flask) -> None:
@@ -57,6 +57,40 @@ def register_commands(app: Flask) -> None:
             click.echo(f"Serving on http://127.0.0.1:{port} (press Ctrl+C to stop)")
             run_simple("127.0.0.1", port, current_app._get_current_object(),
                        use_reloader=False, use_debugger=False, threaded=True)
+
+    @app.cli.command("create-admin")
+    @click.argument("email")
+    @click.option("--reset-password", is_flag=True,
+                  help="Set a new password for an existing staff account (ends its sessions).")
+    def create_admin_command(email: str, reset_password: bool) -> None:
+        """Make a staff account for the dashboard at /admin; the password is asked for."""
+        from email_validator import EmailNotValidError, validate_email
+
+        from portal.admin import operations
+
+        try:
+            validate_email(email, check_deliverability=False)
+        except EmailNotValidError as error:
+            raise click.BadParameter(str(error), param_hint="EMAIL") from None
+        existing = operations.find_staff(db.session, email)
+        if existing is not None and not reset_password:
+            raise click.ClickException(f"A staff account for {email} exists already; "
+                                       "use --reset-password to give it a new password.")
+        if existing is None and reset_password:
+            raise click.ClickException(f"There is no staff account for {email}.")
+        # Asked for, never an argument: command lines end up in shell history and `ps`.
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        try:
+            if existing is None:
+                operations.create_staff(db.session, email, password, now=utcnow())
+            else:
+                operations.set_password(db.session, existing, password, now=utcnow())
+        except operations.StaffRefused as refusal:
+            raise click.ClickException(str(refusal)) from None
+        db.session.commit()
+        base = current_app.config["PUBLIC_URL"].rstrip("/")
+        click.echo(f"{'Password changed' if existing else 'Staff account made'} for {email}. "
+                   f"Sign in at {base}/admin/sign-in")
 
     @app.cli.command("login-link")
     @click.option("--rotate", is_flag=True, help="Replace the active link; old URLs stop working.")

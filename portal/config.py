@@ -73,6 +73,14 @@ class Defaults:
     LOGIN_CODE_CHECK_LIMIT_PER_IP = "20 per 10 minutes;100 per day"
     # Expired and used passcode rows are deleted by housekeeping this long after they expired.
     LOGIN_PASSCODE_RETENTION_SECONDS = 7 * 24 * 3600
+    # Staff sign-in to /admin (portal/admin/views.py): attempts per client IP, per address from
+    # one IP, and per address from anywhere.
+    ADMIN_SIGN_IN_LIMIT_PER_IP = "20 per 10 minutes;200 per day"
+    ADMIN_SIGN_IN_LIMIT_PER_ADDRESS_AND_IP = "5 per 10 minutes;30 per day"
+    ADMIN_SIGN_IN_LIMIT_PER_ADDRESS = "50 per hour;200 per day"
+    # A staff sign-in ends after this long idle, and this long after it began however active.
+    ADMIN_SESSION_IDLE_SECONDS = 2 * 3600
+    ADMIN_SESSION_ABSOLUTE_SECONDS = 12 * 3600
     PAYMENT_METHOD_ADD_RATE_LIMIT = "20 per hour"
     INVOICES_PER_PAGE = 10
     # The billing engine (portal/billing/policy.py): retry a failed automatic charge this many

@@ -30,7 +30,7 @@ class AuditEvent(db.Model):
     customer_id: Mapped[str | None] = mapped_column(
         ForeignKey("customer.id", ondelete="SET NULL"), index=True
     )
-    actor: Mapped[str] = mapped_column(String(80))  # customer:cus_..., merchant, system, api
+    actor: Mapped[str] = mapped_column(String(80), index=True)  # customer:cus_..., merchant, system, api
     object_id: Mapped[str | None] = mapped_column(String(40))
     ip_address: Mapped[str | None] = mapped_column(String(64))
     data: Mapped[dict] = mapped_column(JSON, default=dict)

@@ -40,7 +40,7 @@ def register_security_headers(app: Flask) -> None:
             # Every response, not only those known to be HTTPS: behind a proxy that does not
             # forward the scheme the app cannot tell, and browsers ignore it over plain HTTP.
             response.headers.setdefault("Strict-Transport-Security", hsts)
-        if request.path.startswith(("/p/", "/dev/")):
+        if request.path.startswith(("/p/", "/dev/", "/admin")):
             # Replaces what send_file set for PDFs: customer data stays out of every cache,
             # redirects and errors included.
             response.headers["Cache-Control"] = "no-store, private"

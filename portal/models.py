@@ -1,5 +1,6 @@
 """Every model, imported in one place so Alembic and create_all see the whole schema."""
 
+from portal.admin.models import StaffSession, StaffUser
 from portal.catalog.models import Coupon, Price, Product, TaxRate
 from portal.customers.models import (
     Customer,
@@ -20,6 +21,6 @@ __all__ = [
     "AuditEvent", "Branding", "Coupon", "Customer", "CustomerBalanceTransaction", "DevMail",
     "Invoice", "InvoiceItem", "InvoiceLine", "InvoiceNumberSequence", "LoginLink",
     "LoginPasscode", "OutboxMessage", "Payment", "PaymentMethod",
-    "PortalConfiguration", "PortalSession", "Price", "Product", "SignInSession", "Subscription",
-    "SubscriptionItem", "TaxId", "TaxRate",
+    "PortalConfiguration", "PortalSession", "Price", "Product", "SignInSession", "StaffSession",
+    "StaffUser", "Subscription", "SubscriptionItem", "TaxId", "TaxRate",
 ]

@@ -331,6 +331,64 @@ def signed_in_customer(customer, sign_in):
     return sign_in(customer)
 
 
+# ---- staff (the dashboard at /admin) ------------------------------------------------------------
+
+STAFF_PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session")
+def _staff_password_hash() -> str:
+    """argon2id is slow by design: hash the test password once per worker, not per test."""
+    from argon2 import PasswordHasher
+
+    return PasswordHasher().hash(STAFF_PASSWORD)
+
+
+@pytest.fixture
+def make_staff(session, now, _staff_password_hash):
+    """A staff account whose password is STAFF_PASSWORD."""
+    from portal.admin.models import StaffUser
+    from portal.customers.models import normalize_email
+
+    def make(email="owner@acme.example", active=True):
+        staff = StaffUser(email=email, email_normalized=normalize_email(email),
+                          password_hash=_staff_password_hash, active=active, created=now)
+        session.add(staff)
+        session.commit()
+        return staff
+
+    return make
+
+
+@pytest.fixture
+def staff(make_staff):
+    return make_staff()
+
+
+@pytest.fixture
+def sign_in_staff(client, session, now):
+    """Sign ``staff`` in on the test client as /admin/sign-in would, and return them."""
+    import secrets
+
+    from portal.admin import auth
+    from portal.admin.models import StaffSession
+
+    def do(staff, at=None):
+        token = secrets.token_urlsafe(32)
+        session.add(StaffSession(id=auth._digest(token), staff_id=staff.id,
+                                 created=at or now, last_seen=at or now))
+        session.commit()
+        client.set_cookie(auth.COOKIE_NAME, token, path=auth.COOKIE_PATH)
+        return staff
+
+    return do
+
+
+@pytest.fixture
+def signed_in_staff(staff, sign_in_staff):
+    return sign_in_staff(staff)
+
+
 # ---- a real SMTP server -----------------------------------------------------------------------
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from portal.portal_settings.operations import get_branding
 
@@ -75,3 +76,55 @@ def test_a_deactivated_login_link_no_longer_answers(cli, client):
     result = cli("login-link", "--deactivate")
     assert "Deactivated 1" in result.output
     assert client.get(urlsplit(url).path).status_code == 404
+
+
+def test_create_admin_asks_for_the_password_and_hashes_it_with_argon2(app, session, client):
+    from portal.admin.models import StaffUser
+
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["create-admin", "owner@acme.example"],
+                           input="a long enough secret\na long enough secret\n")
+    assert result.exit_code == 0, result.output
+    assert "Staff account made for owner@acme.example" in result.output
+    staff = session.scalars(select(StaffUser)).one()
+    assert staff.password_hash.startswith("$argon2id$")
+    assert "a long enough secret" not in staff.password_hash
+    response = client.post("/admin/sign-in", data={"email": "owner@acme.example",
+                                                   "password": "a long enough secret"})
+    assert response.status_code == 303
+
+
+def test_create_admin_never_takes_the_password_from_the_command_line(app, session):
+    from portal.admin.models import StaffUser
+
+    result = app.test_cli_runner().invoke(
+        args=["create-admin", "owner@acme.example", "a long enough secret"])
+    assert result.exit_code != 0
+    assert session.scalars(select(StaffUser)).first() is None
+
+
+@pytest.mark.parametrize("typed, message", [
+    ("short\nshort\n", "at least 12 characters"),
+    (" padded password \n padded password \n", "cannot begin or end with a space"),
+])
+def test_create_admin_refuses_a_weak_password(app, session, typed, message):
+    result = app.test_cli_runner().invoke(args=["create-admin", "owner@acme.example"],
+                                          input=typed)
+    assert result.exit_code != 0
+    assert message in result.output
+
+
+def test_create_admin_refuses_a_second_account_for_one_email_but_resets_a_password(app, session):
+    runner = app.test_cli_runner()
+    typed = "a long enough secret\na long enough secret\n"
+    assert runner.invoke(args=["create-admin", "owner@acme.example"], input=typed).exit_code == 0
+    again = runner.invoke(args=["create-admin", "OWNER@acme.example"], input=typed)
+    assert again.exit_code != 0 and "exists already" in again.output
+    reset = runner.invoke(args=["create-admin", "owner@acme.example", "--reset-password"],
+                          input="another long secret\nanother long secret\n")
+    assert reset.exit_code == 0 and "Password changed" in reset.output
+
+
+def test_create_admin_refuses_a_malformed_email(app):
+    result = app.test_cli_runner().invoke(args=["create-admin", "not-an-email"], input="x\nx\n")
+    assert result.exit_code != 0

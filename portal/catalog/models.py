@@ -34,6 +34,7 @@ class Product(db.Model):
     unit_label: Mapped[str | None] = mapped_column(String(12))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated: Mapped[datetime | None] = mapped_column(UTCDateTime)
     metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
 
     prices: Mapped[list[Price]] = relationship(back_populates="product", order_by="Price.created")

@@ -32,6 +32,10 @@ DEFAULT_LIMITS = {
     "LOGIN_EMAIL_LIMIT_PER_IP": "10 per 10 minutes;50 per day",
     # Codes checked from one client IP; each passcode allows 5 tries on top of this.
     "LOGIN_CODE_CHECK_LIMIT_PER_IP": "20 per 10 minutes;100 per day",
+    # Staff password attempts at /admin/sign-in, keyed the same three ways.
+    "ADMIN_SIGN_IN_LIMIT_PER_IP": "20 per 10 minutes;200 per day",
+    "ADMIN_SIGN_IN_LIMIT_PER_ADDRESS_AND_IP": "5 per 10 minutes;30 per day",
+    "ADMIN_SIGN_IN_LIMIT_PER_ADDRESS": "50 per hour;200 per day",
 }
 
 

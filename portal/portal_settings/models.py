@@ -93,6 +93,8 @@ class Branding(db.Model):
     support_url: Mapped[str | None] = mapped_column(String(500))
     address: Mapped[str | None] = mapped_column(Text)  # printed on invoices and receipts
     invoice_prefix: Mapped[str] = mapped_column(String(12), default="INV")
+    # A key of portal.branding.FONT_STACKS: system fonts only, nothing is downloaded.
+    font: Mapped[str] = mapped_column(String(20), default="system", server_default="system")
     updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 

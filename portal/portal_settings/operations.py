@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
+from urllib.parse import quote
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -11,6 +12,13 @@ from sqlalchemy.orm import Session
 
 from portal.events import raise_event
 from portal.portal_settings.models import Branding, LoginLink, PortalConfiguration
+
+
+def login_url(link_id: str, email: str | None = None, *, base: str) -> str:
+    """The absolute login URL of a link (``base`` is PUBLIC_URL), optionally with the email
+    prefilled; the email is percent-encoded whole, so ``+`` and ``&`` in it survive."""
+    url = base.rstrip("/") + f"/p/login/{link_id}"
+    return f"{url}?prefilled_email={quote(email, safe='@')}" if email else url
 
 
 def get_branding(session: Session) -> Branding:

@@ -1,0 +1,1 @@
+"""The product catalog in the dashboard: products, their images and prices."""

@@ -1,0 +1,1 @@
+"""Customers in the dashboard: search, a customer's page, new customers and subscriptions."""
