@@ -49,6 +49,8 @@ def register_commands(app: Flask) -> None:
         click.echo(f"Prefilled for Jenny: {login_url(link.id, JENNY, base=base)}")
         if current_app.config["MAIL_BACKEND"] == "console":
             click.echo(f"Passcodes are printed here and shown at {base}/dev/mailbox")
+        click.echo(f"Dashboard:           {base}/admin/sign-in (make a staff account with "
+                   "`flask --app portal create-admin EMAIL`)")
         if serve:
             # app.run() refuses to block inside a `flask` command, so serve with Werkzeug directly.
             from werkzeug.serving import run_simple
