@@ -6,13 +6,15 @@ request: callers pass the session, ``now`` and the ``actor``.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
+from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from portal.customers.models import Customer, SignInSession, TaxId
+from portal.customers.models import Customer, SignInSession, TaxId, normalize_email
 from portal.customers.tax_ids import normalize_tax_id
 from portal.events import raise_event
 from portal.locking import lock_customer
@@ -140,3 +142,92 @@ def merchant_return_url(session: Session, sign_in: SignInSession | None,
             candidates.append(portal_session.return_url)
     candidates.append(configuration.default_return_url)
     return next((url for url in candidates if is_safe_return_url(url)), None)
+
+
+# ---- creating customers (the dashboard now, the API later) -----------------------------------
+
+EMAIL_FORMAT_MESSAGE = "Enter an email address in the correct format, like name@example.com"
+# As portal.forms.usable_text refuses them in every form: C0, DEL, C1 and lone surrogates.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_LIMITS = {"email": 320, "name": 256, "phone": 40, "description": 500}
+_NOUNS = {"email": "Email address", "name": "Name", "phone": "Phone number",
+          "description": "Description"}
+
+
+class CustomerRefused(ValueError):
+    """The customer was not made as asked; ``message`` says why, ``field`` which value."""
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+def _text_value(field: str, value) -> str | None:
+    """``value`` trimmed, None when empty; refused when it is not plain text or too long."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise CustomerRefused(f"{_NOUNS[field]} must be text", field=field)
+    value = value.strip()
+    if not value:
+        return None
+    if _CONTROL.search(value):
+        raise CustomerRefused(f"{_NOUNS[field]} must not contain control characters such as "
+                              "tabs or line breaks", field=field)
+    if len(value) > _LIMITS[field]:
+        raise CustomerRefused(f"{_NOUNS[field]} must be {_LIMITS[field]} characters or fewer",
+                              field=field)
+    return value
+
+
+def checked_email(email: str | None) -> str | None:
+    """The address as it will be stored: trimmed and otherwise exactly as given, once it
+    passes the check the portal's email form makes (email_validator's syntax check, no DNS
+    lookup, international addresses such as jörg@example.com allowed); None when empty."""
+    value = _text_value("email", email)
+    if value is None:
+        return None
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError:
+        raise CustomerRefused(EMAIL_FORMAT_MESSAGE, field="email") from None
+    return value
+
+
+def customers_with_email(session: Session, email: str | None) -> list[Customer]:
+    """The customers (not deleted) whose address is ``email``, compared as the login compares
+    them (trimmed, case-insensitive), newest first."""
+    normalized = normalize_email(email)
+    if not normalized:
+        return []
+    return list(session.scalars(
+        select(Customer).where(Customer.email_normalized == normalized,
+                               Customer.deleted.is_not(True))
+        .order_by(Customer.created.desc(), Customer.id.desc())
+    ).all())
+
+
+def create_customer(session: Session, *, email: str | None, name: str | None = None,
+                    phone: str | None = None, description: str | None = None,
+                    metadata: dict | None = None, now: datetime, actor: str) -> Customer:
+    """Make a customer and raise customer.created; raises CustomerRefused for a value that
+    cannot be stored. A second customer with an address already in use is allowed, as
+    Stripe allows it: the login link then signs in as the most recently created customer with
+    that address and an active subscription (the dashboard warns before making one)."""
+    email = checked_email(email)
+    values = {"name": _text_value("name", name), "phone": _text_value("phone", phone),
+              "description": _text_value("description", description)}
+    if metadata is not None and not isinstance(metadata, dict):
+        raise CustomerRefused("Metadata must be a set of keys and values", field="metadata")
+    sharing = len(customers_with_email(session, email)) if email else 0
+    customer = Customer(created=now, preferred_locales=[], metadata_=dict(metadata or {}),
+                        balance=0, deleted=False, **values)
+    customer.set_email(email)
+    session.add(customer)
+    session.flush()
+    raise_event(session, "customer.created", now=now, actor=actor, customer_id=customer.id,
+                object_id=customer.id,
+                data={"email": email, "name": values["name"], "phone": values["phone"],
+                      "customers_with_this_email": sharing + 1 if email else 0})
+    return customer

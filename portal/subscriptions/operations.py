@@ -15,6 +15,8 @@ visible before calling the processor.
 
 from __future__ import annotations
 
+import hashlib
+import string
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -24,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
-from portal.billing import invoicing
+from portal.billing import charging, invoicing
 from portal.billing.calc import (
     DraftLine,
     InvoiceDraft,
@@ -34,17 +36,26 @@ from portal.billing.calc import (
     period_boundary,
     prorate,
 )
+from portal.billing.engine import cycle_key
+from portal.billing.policy import BillingPolicy
 from portal.catalog.models import Coupon, Price
-from portal.customers.models import Customer
+from portal.customers.models import Customer, CustomerBalanceTransaction
 from portal.events import raise_event
 from portal.invoices.models import Invoice, InvoiceItem
-from portal.invoices.operations import PaymentRefused, PayResult, pay_invoice
+from portal.invoices.operations import (
+    PaymentRefused,
+    PayResult,
+    charge_invoice,
+    decline_message,
+    is_expired,
+    pay_invoice,
+)
 from portal.locking import lock_customer, lock_subscription
 from portal.outbox.operations import enqueue_email
 from portal.payments.gateway import PaymentGateway
-from portal.payments.models import PaymentMethod
+from portal.payments.models import Payment, PaymentMethod
 from portal.portal_settings.models import CANCELLATION_REASONS, PortalConfiguration
-from portal.subscriptions.models import Subscription, SubscriptionItem
+from portal.subscriptions.models import COLLECTION_METHODS, Subscription, SubscriptionItem
 
 STALE_MESSAGE = "This subscription changed since you opened this page. Check it and try again."
 
@@ -1114,3 +1125,331 @@ def _email(session: Session, subscription: Subscription, template: str, subject:
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
+
+
+# ---- starting a subscription (the dashboard now, the Stripe-compatible API later) -------------
+
+# Stripe's limits: trials of up to two years, twenty items on a subscription.
+MAX_TRIAL_DAYS = 730
+MAX_ITEMS = 20
+# How long an emailed invoice may give the customer to pay; finalize_invoice's default is 30.
+MAX_DAYS_UNTIL_DUE = 365
+DEFAULT_DAYS_UNTIL_DUE = 30
+# The most one invoice may charge (Stripe's largest amount, $999,999.99); it also keeps every
+# amount far inside the 32-bit integer columns money is stored in.
+MAX_INVOICE_AMOUNT = 99_999_999
+NO_CARD_TO_START = ("This customer has no card to charge. They can add one in the portal; "
+                    "or email them an invoice to pay, or start with a free trial.")
+
+
+@dataclass(frozen=True)
+class StartedSubscription:
+    """A subscription as started: its first invoice (None during a free trial), what charging
+    that invoice did, and whether this call only answered with an earlier start."""
+
+    subscription: Subscription
+    invoice: Invoice | None = None
+    # Why the first charge failed (the subscription stands, past due, and is retried).
+    decline_message: str | None = None
+    replayed: bool = False
+
+    @property
+    def paid(self) -> bool:
+        return self.invoice is not None and self.invoice.status == "paid"
+
+
+def start_subscription(session: Session, customer: Customer, *,
+                       items: list[tuple[Price, int]],
+                       collection_method: str = "charge_automatically",
+                       days_until_due: int | None = None, trial_period_days: int | None = None,
+                       coupon: Coupon | None = None,
+                       default_payment_method: PaymentMethod | None = None, now: datetime,
+                       actor: str, gateway: PaymentGateway | None = None,
+                       policy: BillingPolicy | None = None,
+                       idempotency_key: str | None = None) -> StartedSubscription:
+    """Start a subscription to ``items`` ((price, quantity) pairs) for ``customer`` and
+    raise customer.subscription.created. Its first period begins ``now`` (the billing cycle
+    anchor). With a trial nothing is invoiced until the trial ends, when the billing engine
+    renews it; without one the first period's invoice is written under the engine's own
+    creation key (``<sub>:cycle:<now>``, so no run bills that period again), finalized, and
+    collected as the engine collects: charged to the saved card through the shared charging
+    path (``charge_automatically``; this commits, as paying does), or emailed with its due
+    date (``send_invoice``). A charge that is declined leaves the subscription past due and
+    the invoice open, retried on the merchant's schedule (``policy``).
+
+    Refused with SubscriptionRefused, before anything is written: a price that is archived,
+    one-time, or in another currency than the rest or the customer's other subscriptions; a
+    quantity under 1; ``charge_automatically`` without a trial when the customer has no card
+    that can be charged (rather than an ``incomplete`` subscription, which the engine would
+    never bill and paying would never make active). The same ``idempotency_key`` (one per
+    form, or the API's Idempotency-Key) starts one subscription however often it is sent:
+    later calls answer with the first one, ``replayed`` set."""
+    subscription_id = _started_id(customer.id, idempotency_key) if idempotency_key else None
+    # The customer's lock first: a subscription that is new cannot be waited on, and the
+    # balance the first invoice uses and the replay check below are read under it.
+    customer = lock_customer(session, customer)
+    if subscription_id is not None:
+        earlier = session.get(Subscription, subscription_id, populate_existing=True)
+        if earlier is not None:
+            return _replayed_start(session, earlier, customer, items)
+    plan = _checked_start(session, customer, items=items, collection_method=collection_method,
+                          days_until_due=days_until_due, trial_period_days=trial_period_days,
+                          coupon=coupon, default_payment_method=default_payment_method,
+                          now=now, gateway=gateway)
+    trial_end = now + timedelta(days=trial_period_days) if trial_period_days else None
+    first = plan[0][0]
+    # With a trial the periods are counted from its end (the engine resets the anchor there
+    # too), so the upcoming-invoice preview names the period the engine will bill.
+    anchor = trial_end or now
+    subscription = Subscription(
+        customer_id=customer.id, status="trialing" if trial_end else "active",
+        currency=first.currency, current_period_start=now,
+        current_period_end=trial_end or next_period_end(
+            anchor, first.recurring_interval, first.recurring_interval_count, now),
+        billing_cycle_anchor=anchor, collection_method=collection_method,
+        days_until_due=(days_until_due if days_until_due is not None else DEFAULT_DAYS_UNTIL_DUE)
+        if collection_method == "send_invoice" else None,
+        default_payment_method_id=default_payment_method.id if default_payment_method else None,
+        trial_start=now if trial_end else None, trial_end=trial_end, created=now,
+        metadata_={}, version=1, cancel_at_period_end=False)
+    if subscription_id is not None:
+        subscription.id = subscription_id
+    if coupon is not None:
+        subscription.discount_coupon = coupon
+        subscription.discount_start = now
+        subscription.discount_end = _coupon_end(coupon, now)
+    for price, quantity in plan:
+        subscription.items.append(SubscriptionItem(price=price, quantity=quantity, created=now))
+    try:
+        # A savepoint: a caller with the same key that got here first (one that did not wait
+        # for the lock) makes the primary key refuse this copy, and the first one answers.
+        with session.begin_nested():
+            session.add(subscription)
+            session.flush()
+    except IntegrityError:
+        earlier = session.get(Subscription, subscription_id) if subscription_id else None
+        if earlier is None:
+            raise
+        return _replayed_start(session, earlier, customer, items)
+    if customer.currency is None:
+        customer.currency = subscription.currency  # as Stripe: a customer bills in one currency
+    raise_event(session, "customer.subscription.created", now=now, actor=actor,
+                customer_id=customer.id, object_id=subscription.id, data={
+                    "status": subscription.status, "currency": subscription.currency,
+                    "items": [{"price": price.id, "quantity": quantity} for price, quantity in plan],
+                    "collection_method": collection_method,
+                    "days_until_due": subscription.days_until_due,
+                    "trial_end": _iso(trial_end), "coupon": coupon.id if coupon else None,
+                    "current_period_start": _iso(subscription.current_period_start),
+                    "current_period_end": _iso(subscription.current_period_end)})
+    if trial_end is not None:
+        session.flush()
+        return StartedSubscription(subscription)
+
+    in_force = invoicing.coupon_in_force(subscription, now)
+    start, end = subscription.current_period_start, subscription.current_period_end
+    draft = invoicing.draft_for(session, subscription, invoicing.period_lines(subscription, start, end),
+                                at=now, period_start=start, period_end=end)
+    invoice = invoicing.write_invoice(session, subscription, draft,
+                                      creation_key=cycle_key(subscription.id, start),
+                                      billing_reason="subscription_create", now=now, actor=actor)
+    if in_force is not None and in_force.duration == "once":
+        subscription.discount_end = start  # used up by this invoice, as the engine does
+    session.flush()
+    if invoice.status != "open":
+        return StartedSubscription(subscription, invoice)  # nothing to pay (a free plan)
+    if collection_method == "send_invoice":
+        charging.queue_invoice_email(session, invoice, now=now)
+        session.flush()
+        return StartedSubscription(subscription, invoice)
+    _charge_first_invoice(session, invoice, actor=actor, now=now, gateway=gateway,
+                          policy=policy or BillingPolicy())
+    session.refresh(subscription)
+    session.refresh(invoice)
+    return StartedSubscription(subscription, invoice,
+                               decline_message=_first_decline(session, invoice))
+
+
+def _charge_first_invoice(session: Session, invoice: Invoice, *, actor: str, now: datetime,
+                          gateway: PaymentGateway, policy: BillingPolicy) -> None:
+    """Charge the first invoice as the engine charges a renewal: the card it would choose,
+    its first attempt's key (``<invoice>:attempt:1``, so its retries count on from here),
+    and after a decline its retry schedule, past-due status and email. Commits (the payment
+    is saved before the processor is called); the actor is whoever started the subscription."""
+    method = charging.payment_method_for(invoice)
+
+    def on_outcome(session: Session, invoice: Invoice, payment: Payment) -> None:
+        if payment.status == "failed":
+            charging.after_failure(session, invoice, now=now, policy=policy)
+
+    try:
+        charge_invoice(session, invoice, method, key=charging.attempt_key(invoice.id, 1),
+                       now=now, actor=actor, gateway=gateway, on_outcome=on_outcome)
+    except PaymentRefused:
+        # Nothing was attempted (checked before anything was written, so only a change made
+        # meanwhile gets here): the invoice stays open and the next billing run tries it.
+        session.rollback()
+
+
+def _started_id(customer_id: str, idempotency_key: str) -> str:
+    """The id a subscription started with this key gets: derived from the customer and the
+    key, so a second start with the same key meets the first at the primary key, whatever
+    else is running."""
+    alphabet = string.ascii_letters + string.digits
+    number = int.from_bytes(hashlib.sha256(
+        f"start-subscription\0{customer_id}\0{idempotency_key}".encode()).digest(), "big")
+    chars = []
+    for _ in range(24):
+        number, index = divmod(number, len(alphabet))
+        chars.append(alphabet[index])
+    return "sub_" + "".join(chars)
+
+
+def _replayed_start(session: Session, subscription: Subscription, customer: Customer,
+                    items) -> StartedSubscription:
+    """The answer to a start sent again with its idempotency key: the first start, unless the
+    key was used for something else."""
+    asked = sorted((getattr(price, "id", None), quantity) for price, quantity in items)
+    made = sorted((item.price_id, item.quantity) for item in subscription.items)
+    if subscription.customer_id != customer.id or asked != made:
+        raise SubscriptionRefused("This form was already used to start a different "
+                                  "subscription. Reload the page and try again.",
+                                  code="idempotency_key_reused")
+    invoice = session.scalars(
+        select(Invoice).where(Invoice.subscription_id == subscription.id,
+                              Invoice.billing_reason == "subscription_create")
+        .order_by(Invoice.created, Invoice.id).limit(1)).first()
+    return StartedSubscription(subscription, invoice,
+                               decline_message=_first_decline(session, invoice) if invoice else None,
+                               replayed=True)
+
+
+def _first_decline(session: Session, invoice: Invoice) -> str | None:
+    """Why the last attempt at a still-open invoice failed, in the customer-facing words."""
+    if invoice.status != "open":
+        return None
+    failed = session.scalars(select(Payment).where(Payment.invoice_id == invoice.id,
+                                                   Payment.status == "failed")
+                             .order_by(Payment.created.desc(), Payment.id.desc())).first()
+    return decline_message(failed) if failed is not None else None
+
+
+def _checked_start(session: Session, customer: Customer, *, items, collection_method: str,
+                   days_until_due, trial_period_days, coupon: Coupon | None,
+                   default_payment_method: PaymentMethod | None, now: datetime,
+                   gateway: PaymentGateway | None) -> list[tuple[Price, int]]:
+    """The (price, quantity) pairs to subscribe to, once every rule of a new subscription
+    holds; SubscriptionRefused naming the field otherwise. Reads only."""
+    if customer.deleted:
+        raise SubscriptionRefused("This customer has been deleted.", code="customer_deleted")
+    plan = list(items or [])
+    if not plan:
+        raise SubscriptionRefused("Choose a price", code="no_items", field="price")
+    if len(plan) > MAX_ITEMS:
+        raise SubscriptionRefused(f"A subscription can have up to {MAX_ITEMS} prices",
+                                  code="too_many_items", field="price")
+    seen: set[str] = set()
+    for price, quantity in plan:
+        if not isinstance(price, Price):
+            raise SubscriptionRefused("Choose one of the prices listed", code="no_price",
+                                      field="price")
+        name = price.product.name
+        if not price.active or not price.product.active:
+            raise SubscriptionRefused(f"The {name} price is archived. Choose an active price.",
+                                      code="price_archived", field="price")
+        if not price.is_recurring:
+            raise SubscriptionRefused(f"The {name} price is charged once, not every period. "
+                                      "Choose a recurring price.", code="price_not_recurring",
+                                      field="price")
+        if price.id in seen:
+            raise SubscriptionRefused(f"The {name} price is listed twice. Give it one "
+                                      "quantity instead.", code="duplicate_price", field="price")
+        seen.add(price.id)
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+            raise SubscriptionRefused("Enter a quantity of at least 1", code="quantity",
+                                      field="quantity")
+    first = plan[0][0]
+    if any(price.currency != first.currency for price, _ in plan):
+        raise SubscriptionRefused("All the prices of a subscription must be in one currency",
+                                  code="mixed_currencies", field="price")
+    if any(not _same_interval(price, first) for price, _ in plan):
+        raise SubscriptionRefused("All the prices of a subscription must be billed over the "
+                                  "same interval", code="mixed_intervals", field="price")
+    if sum(price.unit_amount * quantity for price, quantity in plan) > MAX_INVOICE_AMOUNT:
+        raise SubscriptionRefused("That comes to more than one invoice can charge. Enter a "
+                                  "smaller quantity.", code="amount_too_large", field="quantity")
+    billed_in = _billing_currency(session, customer)
+    if billed_in is not None and billed_in != first.currency:
+        raise SubscriptionRefused(
+            f"This customer is billed in {billed_in.upper()}. Choose a price in "
+            f"{billed_in.upper()}.", code="currency_mismatch", field="price")
+
+    if collection_method not in COLLECTION_METHODS:
+        raise SubscriptionRefused("Choose how to collect payment", code="collection_method",
+                                  field="collection_method")
+    if days_until_due is not None:
+        if collection_method != "send_invoice":
+            raise SubscriptionRefused("Days until due is only for invoices emailed to pay",
+                                      code="days_until_due", field="days_until_due")
+        if (isinstance(days_until_due, bool) or not isinstance(days_until_due, int)
+                or not 0 <= days_until_due <= MAX_DAYS_UNTIL_DUE):
+            raise SubscriptionRefused(f"Enter a number of days from 0 to {MAX_DAYS_UNTIL_DUE}",
+                                      code="days_until_due", field="days_until_due")
+    if trial_period_days is not None and (
+            isinstance(trial_period_days, bool) or not isinstance(trial_period_days, int)
+            or not 0 <= trial_period_days <= MAX_TRIAL_DAYS):
+        raise SubscriptionRefused(f"Enter a trial of 1 to {MAX_TRIAL_DAYS} days, or leave it "
+                                  "empty for none", code="trial_period_days",
+                                  field="trial_period_days")
+    if coupon is not None:
+        if not coupon.active:
+            raise SubscriptionRefused("This coupon is no longer active", code="coupon_inactive",
+                                      field="coupon")
+        if coupon.amount_off is not None and coupon.currency != first.currency:
+            raise SubscriptionRefused("This coupon takes money off in another currency",
+                                      code="coupon_currency", field="coupon")
+    if default_payment_method is not None and (
+            default_payment_method.customer_id != customer.id
+            or default_payment_method.detached_at is not None):
+        raise SubscriptionRefused("Choose one of the customer's saved cards",
+                                  code="payment_method_unknown", field="default_payment_method")
+    if collection_method == "send_invoice" and not customer.email:
+        raise SubscriptionRefused("This customer has no email address to send invoices to. "
+                                  "Charge their card instead.", code="no_email",
+                                  field="collection_method")
+    owed = sum(price.unit_amount * quantity for price, quantity in plan)
+    if collection_method == "charge_automatically" and not trial_period_days and owed > 0:
+        # The card the engine's charge will use (charging.payment_method_for): checked now,
+        # so nothing is written when there is none.
+        method = default_payment_method or customer.default_payment_method
+        if method is None or method.customer_id != customer.id or method.detached_at is not None:
+            raise SubscriptionRefused(NO_CARD_TO_START, code="no_card",
+                                      field="collection_method")
+        if is_expired(method, now):
+            raise SubscriptionRefused(
+                f"The customer's card ({method.label}) has expired. They can add a new one in "
+                "the portal; or email them an invoice to pay.", code="expired_card",
+                field="collection_method")
+        if gateway is None:
+            raise ValueError("start_subscription needs a gateway to charge the first invoice")
+    return [(price, int(quantity)) for price, quantity in plan]
+
+
+def _billing_currency(session: Session, customer: Customer) -> str | None:
+    """The currency the customer is already billed in, if any: theirs, else that of a
+    subscription still running, else that of the balance they carry."""
+    if customer.currency:
+        return customer.currency
+    running = session.scalars(
+        select(Subscription.currency).where(Subscription.customer_id == customer.id,
+                                            Subscription.status != "canceled",
+                                            Subscription.ended_at.is_(None))
+        .order_by(Subscription.created, Subscription.id).limit(1)).first()
+    if running:
+        return running
+    if customer.balance:
+        return session.scalars(
+            select(CustomerBalanceTransaction.currency)
+            .where(CustomerBalanceTransaction.customer_id == customer.id)
+            .order_by(CustomerBalanceTransaction.created.desc()).limit(1)).first()
+    return None
