@@ -7,10 +7,9 @@ import os
 from pathlib import Path
 
 from flask import Flask, request
-from jinja2 import ChoiceLoader, FileSystemLoader
 
 from portal import config as config_module
-from portal import errors, headers, request_guard, templating
+from portal import designer, errors, headers, request_guard, templating
 from portal.extensions import (
     babel,
     csrf,
@@ -81,10 +80,9 @@ def create_app(config: dict | None = None) -> Flask:
         # X-Forwarded-For and -Proto only: a forwarded Host must never build a URL.
         app.wsgi_app = behind_proxies(app.wsgi_app, int(app.config["PROXY_FIX_X_FOR"]))
 
-    # Designers override any template by putting a file of the same name in instance/templates.
-    app.jinja_loader = ChoiceLoader(
-        [FileSystemLoader(str(Path(app.instance_path) / "templates")), app.jinja_loader]
-    )
+    # Designers override any template by putting a file of the same name in instance/templates
+    # ("original/NAME" is always the portal's own, for an override that extends it).
+    designer.init_app(app)
 
     db.init_app(app)
     with app.app_context():
@@ -122,6 +120,7 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.cli import register_commands
 
     register_commands(app)
+    designer.check_app(app)  # last: overrides may use every filter and test registered above
     return app
 
 

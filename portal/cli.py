@@ -14,6 +14,7 @@ from flask import Flask, current_app
 
 from portal.config import Defaults
 from portal.dbtypes import utcnow
+from portal.designer.cli import templates_cli
 from portal.extensions import db
 
 
@@ -28,6 +29,7 @@ def register_commands(app: Flask) -> None:
     from portal.billing.cli import billing_cli
 
     app.cli.add_command(billing_cli)
+    app.cli.add_command(templates_cli)
 
     @app.cli.command("demo")
     @click.option("--serve", is_flag=True, help="Serve the app on 127.0.0.1 afterwards.")

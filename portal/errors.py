@@ -60,18 +60,49 @@ def _handler(status: int, title: str, message: str):
 def error_page(status: int, title: str, message: str, error=None):
     """The error page in the layout, or a static one if even that fails."""
     _rollback()
+    # An unhandled exception reaches the 500 page as InternalServerError(original_exception).
+    problem = _template_problem(getattr(error, "original_exception", None))
     try:
-        response = make_response(render_template("error.html", title=title, message=message),
-                                 status)
-    except Exception:  # noqa: BLE001 (an error page must not itself fail)
+        response = make_response(render_template("error.html", title=title, message=message,
+                                                 template_problem=problem), status)
+    except Exception as failure:  # noqa: BLE001 (an error page must not itself fail)
         current_app.logger.exception("the %s error page could not be rendered", status)
+        problem = _template_problem(failure) or problem
         _rollback()
-        response = make_response(_static_page(title, message), status)
+        response = make_response(_static_page(title, message, problem), status)
     if error is not None and hasattr(error, "get_headers"):
         for name, value in error.get_headers():
             if name in _KEPT_HEADERS:
                 response.headers[name] = value
     return response
+
+
+def _template_problem(error) -> str | None:
+    """A template's fault (a designer's override, usually): log its file and line in one line,
+    and in development return it for the page, so the designer sees it there too. Never shown
+    in production: customers see no internals."""
+    if not isinstance(error, Exception):
+        return None
+    try:
+        from portal.designer import designer_for
+        from portal.designer.overrides import location_of
+
+        location = location_of(error, designer_for())
+    except Exception:  # noqa: BLE001
+        return None
+    if location is None:
+        return None
+    current_app.logger.error("template error in %s", location)
+    return None if current_app.config.get("ENV") == "production" else str(location)
+
+
+def _customer_text(text: str) -> str:
+    try:
+        from portal.designer.texts import customer_text
+
+        return str(customer_text(text))
+    except Exception:  # noqa: BLE001 (the static page is the last resort)
+        return text
 
 
 def _rollback() -> None:
@@ -95,13 +126,17 @@ def _remember_business_name(sender, template, context, **extra) -> None:
         sender.extensions[_LAST_BUSINESS_NAME] = name
 
 
-def _static_page(title: str, message: str) -> str:
+def _static_page(title: str, message: str, problem: str | None = None) -> str:
     name = current_app.extensions.get(_LAST_BUSINESS_NAME) or GENERIC_BUSINESS_NAME
     try:
         stylesheet = f'<link rel="stylesheet" href="{escape(url_for("static", filename="portal.css"))}">'
     except Exception:  # noqa: BLE001
         stylesheet = ""
+    title, message = _customer_text(title), _customer_text(message)
     title, message, name = escape(title), escape(message), escape(name)
+    if problem:
+        message += ("</p>\n<p class=\"notice notice--warning\">Template error (shown in "
+                    f"development only): {escape(problem)}")
     return (
         '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'

@@ -36,10 +36,18 @@ def render_email(template: str, **context) -> tuple[str, str]:
             render_template(f"emails/{template}.html", **context))
 
 
+def render_subject(subject: str, locale: str | None = None) -> str:
+    """The subject as ``templates/texts.html`` rewords it: queued in the portal's words, it is
+    reworded when sent, like the body is rendered then."""
+    from portal.designer.texts import customer_text
+
+    return customer_text(subject, locale=locale)
+
+
 def send_templated(to: str, subject: str, template: str, **context) -> None:
     """Render ``emails/<template>.txt`` and ``.html`` and send them as one message."""
     text, html = render_email(template, **context)
-    send(to, subject, text, html)
+    send(to, render_subject(subject), text, html)
 
 
 def build_message(to: str, subject: str, text: str, html: str | None = None, *,

@@ -144,13 +144,13 @@ def deliver_claimed(session: Session, message: OutboxMessage, *, now: datetime |
         if payload.get("secret"):
             context.update(unseal(payload["secret"]))
         text, html = mailer.render_email(payload["template"], **context)
+        subject = mailer.render_subject(payload["subject"], payload.get("locale"))
         if deliver:
-            mailer.send(payload["to"], payload["subject"], text, html,
-                        message_id=message_id_for(row_id))
+            mailer.send(payload["to"], subject, text, html, message_id=message_id_for(row_id))
         else:
             # Built as for sending, then thrown away: the work a real send takes, so an
             # address nobody has costs the app what a customer's does.
-            mailer.build_message(payload["to"], payload["subject"], text, html,
+            mailer.build_message(payload["to"], subject, text, html,
                                  message_id=message_id_for(row_id)).as_string()
     except Exception as error:  # any failure is the row's, never the worker's
         session.rollback()
