@@ -141,6 +141,7 @@ def register_commands(app: Flask) -> None:
                 db.session, now=now, actor="merchant",
                 changes={name: value for name, value in options.items() if value is not None})
         except operations.BrandingRefused as refusal:
+            db.session.rollback()
             hint = f"--{refusal.field.replace('_', '-')}" if refusal.field else None
             raise click.BadParameter(str(refusal), param_hint=hint) from None
         try:

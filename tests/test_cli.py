@@ -173,3 +173,16 @@ def test_create_admin_refuses_a_second_account_for_one_email_but_resets_a_passwo
 def test_create_admin_refuses_a_malformed_email(app):
     result = app.test_cli_runner().invoke(args=["create-admin", "not-an-email"], input="x\nx\n")
     assert result.exit_code != 0
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--business-name", "G" * 101, "Business name must be 100 characters or fewer"),
+    ("--business-name", "   ", "Enter your business name"),
+    ("--support-phone", "1" * 41, "Support phone must be 40 characters or fewer"),
+])
+def test_branding_refuses_what_the_dashboard_would_and_saves_nothing(cli, session, option,
+                                                                     value, message):
+    result = cli("branding", "--brand-color", "#aa3300", option, value)
+    assert result.exit_code != 0
+    assert message in result.output
+    assert get_branding(session).brand_color == "#1f4fd1"

@@ -139,12 +139,15 @@ def _checked_branding_value(name: str, value):
         if value not in rules.FONT_STACKS:
             raise BrandingRefused("Select a font from the list", field=name)
         return value
-    if name == "business_name":
-        if not (value or "").strip():
-            raise BrandingRefused("Enter your business name", field=name)
-        return value.strip()
+    if name == "business_name" and not (value or "").strip():
+        raise BrandingRefused("Enter your business name", field=name)
     # Optional text: an empty value removes it.
-    return (value.strip() or None) if isinstance(value, str) else value
+    value = (value.strip() or None) if isinstance(value, str) else value
+    limit = getattr(Branding.__table__.c[name].type, "length", None)
+    if isinstance(value, str) and limit and len(value) > limit:
+        raise BrandingRefused(f"{name.replace('_', ' ').capitalize()} must be {limit} "
+                              "characters or fewer", field=name)
+    return value
 
 
 def update_branding(session: Session, *, changes: dict, now: datetime, actor: str) -> dict:

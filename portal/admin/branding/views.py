@@ -26,7 +26,6 @@ bp = admin_blueprint("admin_branding", __name__, url_prefix="/admin/branding")
 
 PAGE = "admin/branding/branding.html"
 PREVIEW = "admin/branding/_preview.html"
-_NOUNS = {"icon": "icon", "logo": "logo"}
 
 
 def _form_from(branding) -> BrandingForm:
@@ -121,7 +120,7 @@ def upload_image(kind: str):
                                              actor=staff_actor(staff))
     db.session.commit()
     operations.discard_branding_image(current_app.instance_path, replaced)
-    flash(f"{_NOUNS[kind].capitalize()} saved. Customers see it on their next page.", "success")
+    flash(f"{kind.capitalize()} saved. Customers see it on their next page.", "success")
     return see_other(url_for(".branding", _anchor=f"{kind}-heading"))
 
 
@@ -132,7 +131,7 @@ def remove_image(kind: str):
                                              actor=staff_actor(staff))
     db.session.commit()
     operations.discard_branding_image(current_app.instance_path, replaced)
-    flash(f"{_NOUNS[kind].capitalize()} removed.", "success")
+    flash(f"{kind.capitalize()} removed.", "success")
     return see_other(url_for(".branding", _anchor=f"{kind}-heading"))
 
 
