@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
-import re
-import secrets
-import shutil
 import sys
 from pathlib import Path
 
 import click
 from flask import Flask, current_app
 
+from portal.branding import FONT_STACKS
+from portal.branding import warnings as contrast_warnings
 from portal.config import Defaults
 from portal.dbtypes import utcnow
 from portal.designer.cli import templates_cli
@@ -115,11 +114,13 @@ def register_commands(app: Flask) -> None:
     @app.cli.command("branding")
     @click.option("--business-name", help="Shown in every page's header and title.")
     @click.option("--brand-color", help="#rrggbb or #rgb: links, buttons, the header.")
-    @click.option("--accent-color", help="#rrggbb or #rgb: secondary highlights.")
+    @click.option("--accent-color", help="#rrggbb or #rgb: lines and markers (never text).")
+    @click.option("--font", type=click.Choice(sorted(FONT_STACKS)),
+                  help="A system font stack; nothing is downloaded.")
     @click.option("--icon", type=click.Path(exists=True, dir_okay=False),
-                  help="A square image file; copied into instance/uploads.")
+                  help="A square JPEG, PNG or WEBP under 2 MB; re-encoded into instance/uploads.")
     @click.option("--logo", type=click.Path(exists=True, dir_okay=False),
-                  help="A logo image file; copied into instance/uploads.")
+                  help="A JPEG, PNG or WEBP under 2 MB; re-encoded into instance/uploads.")
     @click.option("--support-email")
     @click.option("--support-phone")
     @click.option("--support-url")
@@ -127,26 +128,43 @@ def register_commands(app: Flask) -> None:
     @click.option("--invoice-prefix", help="Prefix of new invoice numbers, e.g. ACME.")
     def branding_command(**options) -> None:
         """Show the merchant's branding, or change the parts given as options."""
-        from portal.portal_settings.operations import get_branding
+        from portal.branding import parse_hex
+        from portal.portal_settings import operations
 
-        branding = get_branding(db.session)
         for name in ("brand_color", "accent_color"):
             value = options[name]
-            if value is not None and not _HEX_COLOR.fullmatch(value):
+            if value is not None and parse_hex(value) is None:
                 raise click.BadParameter("use #rrggbb or #rgb, e.g. #3b2fc9",
                                          param_hint=f"--{name.replace('_', '-')}")
-        for kind in ("icon", "logo"):
-            if options[kind]:
-                options[kind] = _store_upload(Path(options[kind]), kind)
         if options["address"]:
             options["address"] = options["address"].replace("\\n", "\n")
-        changed = {name: value for name, value in options.items() if value is not None}
-        for name, value in changed.items():
-            setattr(branding, name, value)
+        images = {kind: options.pop(kind) for kind in operations.BRANDING_IMAGES}
+        now = utcnow()
+        try:
+            operations.update_branding(
+                db.session, now=now, actor="merchant",
+                changes={name: value for name, value in options.items() if value is not None})
+        except operations.BrandingRefused as refusal:
+            db.session.rollback()
+            hint = f"--{refusal.field.replace('_', '-')}" if refusal.field else None
+            raise click.BadParameter(str(refusal), param_hint=hint) from None
+        try:
+            replaced = [operations.set_branding_image(db.session, kind,
+                                                      _store_upload(Path(path), kind),
+                                                      now=now, actor="merchant")
+                        for kind, path in images.items() if path]
+        except click.BadParameter:
+            db.session.rollback()  # a refused image saves nothing else given with it either
+            raise
         db.session.commit()
-        for name in ("business_name", "brand_color", "accent_color", "icon", "logo",
+        for name in replaced:
+            operations.discard_branding_image(current_app.instance_path, name)
+        branding = operations.get_branding(db.session)
+        for name in ("business_name", "brand_color", "accent_color", "font", "icon", "logo",
                      "support_email", "support_phone", "support_url", "invoice_prefix"):
             click.echo(f"{name:<15} {getattr(branding, name) or ''}")
+        for warning in contrast_warnings(branding):
+            click.echo(f"Warning: {warning.message}", err=True)
 
     @app.cli.command("worker")
     def worker_command() -> None:
@@ -173,20 +191,14 @@ def register_commands(app: Flask) -> None:
                    "still waiting for the processor.")
 
 
-_HEX_COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}){1,2}")
-# No SVG: served from our origin, an SVG could carry script.
-_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp"}
-
-
 def _store_upload(source: Path, kind: str) -> str:
-    """Copy an image into instance/uploads under a fresh name; return the name to store."""
-    suffix = source.suffix.lower()
-    if suffix not in _IMAGE_SUFFIXES:
-        raise click.BadParameter(f"use one of {', '.join(sorted(_IMAGE_SUFFIXES))}",
-                                 param_hint=f"--{kind}")
-    uploads = Path(current_app.instance_path) / "uploads"
-    uploads.mkdir(parents=True, exist_ok=True)
-    # A new name each time: pages cache the image, and the URL must change with it.
-    name = f"{kind}-{secrets.token_hex(6)}{suffix}"
-    shutil.copyfile(source, uploads / name)
-    return name
+    """Check the image by its content (portal.images: JPEG, PNG or WEBP under 2 MB, the icon
+    square), re-encode it and store it under a fresh name; return the name."""
+    from portal.images import ImageRefused
+    from portal.portal_settings.operations import store_branding_image
+
+    try:
+        with source.open("rb") as stream:
+            return store_branding_image(current_app.instance_path, stream, kind)
+    except ImageRefused as refusal:
+        raise click.BadParameter(str(refusal), param_hint=f"--{kind}") from None

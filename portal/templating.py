@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from flask import Flask, url_for
+from flask import Flask, current_app, has_request_context, url_for
 
+from portal import branding as branding_rules
 from portal.compression import content_hash
 from portal.headers import csp_nonce
 from portal.request_context import (
@@ -14,8 +15,6 @@ from portal.request_context import (
     configuration_for_request,
     current_customer,
 )
-
-_HEX_COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}){1,2}")
 
 
 def register_template_helpers(app: Flask) -> None:
@@ -64,6 +63,40 @@ def register_template_helpers(app: Flask) -> None:
         }
 
     @app.template_filter("css_color")
-    def css_color(value, default="#1f4fd1"):
-        """Only #rgb or #rrggbb reaches the stylesheet: branding is merchant input."""
-        return value if value and _HEX_COLOR.fullmatch(value) else default
+    def css_color(value, default=branding_rules.DEFAULT_BRAND):
+        """Only a normalised #rrggbb reaches a stylesheet or a style attribute: branding is
+        merchant input."""
+        return branding_rules.safe_hex(value, default)
+
+    @app.template_filter("css_variables")
+    def css_variables(branding, selector=":root"):
+        """The branding as CSS custom properties, for the layout's one <style nonce>: built
+        from normalised colours and fixed font stacks only (portal.branding), with no character
+        HTML escaping would change, so it is escaped like any text and still reads as CSS."""
+        return branding_rules.css_variables(branding, selector)
+
+    @app.template_filter("branding_look")
+    def branding_look(branding):
+        """Colours and font derived from the branding (portal.branding.Look), for emails,
+        whose clients ignore custom properties and need the values inline."""
+        return branding_rules.look_of(branding)
+
+    @app.template_global()
+    def branding_image_url(kind, branding=None, external=False):
+        """The URL of the merchant's icon or logo, carrying the stored name so a new image gets
+        a new URL (it is cached for a day); ``external`` for emails, from PUBLIC_URL. None when
+        there is no image."""
+        branding = branding if branding is not None else branding_for_request()
+        name = getattr(branding, kind, None)
+        if not name:
+            return None
+        if not external and has_request_context():
+            return url_for("branding.branding_image", kind=kind, v=name)
+        # Emails render with no request: build the URL from PUBLIC_URL, not the request's host.
+        base = urlsplit(str(current_app.config.get("PUBLIC_URL") or ""))
+        if base.scheme not in ("http", "https") or not base.netloc:
+            return None
+        adapter = current_app.url_map.bind(base.netloc, script_name=base.path or "/",
+                                           url_scheme=base.scheme)
+        return adapter.build("branding.branding_image", {"kind": kind, "v": name},
+                             force_external=True)

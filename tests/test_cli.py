@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from sqlalchemy import select
 
 from portal.portal_settings.operations import get_branding
 
-# The smallest valid PNG: one transparent pixel.
-PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
+
+def image_bytes(size=(64, 64), fmt="PNG", colour=(59, 47, 201)) -> bytes:
+    """A real image, made by Pillow."""
+    out = io.BytesIO()
+    Image.new("RGB", size, colour).save(out, fmt)
+    return out.getvalue()
 
 
 @pytest.fixture
@@ -39,17 +43,19 @@ def test_branding_refuses_a_colour_that_is_not_hex(cli, session, color):
     assert get_branding(session).brand_color == "#1f4fd1"
 
 
-def test_branding_icon_is_copied_into_the_instance_and_served(cli, app, client, session,
-                                                               tmp_path):
+def test_branding_icon_is_checked_re_encoded_into_the_instance_and_served(cli, app, client,
+                                                                        session, tmp_path):
     icon = tmp_path / "icon.png"
-    icon.write_bytes(PNG)
+    icon.write_bytes(image_bytes((600, 600)))
     result = cli("branding", "--icon", str(icon))
     assert result.exit_code == 0, result.output
+    stored = get_branding(session).icon
     response = client.get("/branding/icon")
     assert response.status_code == 200
-    assert response.get_data() == PNG
-    stored = get_branding(session).icon
-    assert (Path(app.instance_path) / "uploads" / stored).read_bytes() == PNG
+    assert response.mimetype == "image/png"
+    assert response.get_data() == (Path(app.instance_path) / "uploads" / stored).read_bytes()
+    with Image.open(io.BytesIO(response.get_data())) as served:
+        assert served.size == (512, 512)  # scaled down to the icon's size
 
 
 def test_branding_refuses_an_svg_icon(cli, session, tmp_path):
@@ -57,7 +63,46 @@ def test_branding_refuses_an_svg_icon(cli, session, tmp_path):
     icon.write_text("<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>")
     result = cli("branding", "--icon", str(icon))
     assert result.exit_code != 0
+    assert "must be a JPEG, PNG or WEBP file" in result.output
     assert get_branding(session).icon is None
+
+
+def test_branding_judges_an_image_by_its_content_not_its_name(cli, session, tmp_path):
+    icon = tmp_path / "icon.png"
+    icon.write_bytes(image_bytes(fmt="GIF"))  # a GIF, whatever the name says
+    result = cli("branding", "--icon", str(icon))
+    assert result.exit_code != 0
+    assert "must be a JPEG, PNG or WEBP file" in result.output
+    assert get_branding(session).icon is None
+
+
+def test_branding_refuses_an_icon_that_is_not_square_and_saves_nothing_else(cli, session,
+                                                                          tmp_path):
+    icon = tmp_path / "icon.png"
+    icon.write_bytes(image_bytes((300, 100)))
+    result = cli("branding", "--business-name", "Globex", "--icon", str(icon))
+    assert result.exit_code != 0
+    assert "must be square" in result.output
+    session.expire_all()
+    assert get_branding(session).business_name == "Billing portal"
+    assert get_branding(session).icon is None
+
+
+def test_branding_takes_a_logo_of_any_shape_and_a_font(cli, session, tmp_path):
+    logo = tmp_path / "logo.jpg"
+    logo.write_bytes(image_bytes((400, 100), fmt="JPEG"))
+    result = cli("branding", "--logo", str(logo), "--font", "transitional")
+    assert result.exit_code == 0, result.output
+    branding = get_branding(session)
+    assert branding.logo.startswith("logo-") and branding.logo.endswith(".jpg")
+    assert branding.font == "transitional"
+
+
+def test_branding_stores_a_colour_normalised_and_warns_about_a_pale_one(cli, session):
+    result = cli("branding", "--brand-color", "#FD0")
+    assert result.exit_code == 0, result.output
+    assert get_branding(session).brand_color == "#ffdd00"
+    assert "below the 4.5:1 that WCAG AA asks of text" in result.output
 
 
 def test_login_link_prints_the_same_url_until_rotated(cli):
@@ -128,3 +173,16 @@ def test_create_admin_refuses_a_second_account_for_one_email_but_resets_a_passwo
 def test_create_admin_refuses_a_malformed_email(app):
     result = app.test_cli_runner().invoke(args=["create-admin", "not-an-email"], input="x\nx\n")
     assert result.exit_code != 0
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--business-name", "G" * 101, "Business name must be 100 characters or fewer"),
+    ("--business-name", "   ", "Enter your business name"),
+    ("--support-phone", "1" * 41, "Support phone must be 40 characters or fewer"),
+])
+def test_branding_refuses_what_the_dashboard_would_and_saves_nothing(cli, session, option,
+                                                                     value, message):
+    result = cli("branding", "--brand-color", "#aa3300", option, value)
+    assert result.exit_code != 0
+    assert message in result.output
+    assert get_branding(session).brand_color == "#1f4fd1"

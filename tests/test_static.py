@@ -250,7 +250,7 @@ def test_the_merchants_uploaded_icon_is_the_pages_icon(app, client_request, clie
     get_branding(session).icon = "acme-icon.png"
     session.commit()
     href = client_request.get("login.signed_out").select_one('link[rel="icon"]')["href"]
-    assert href == "/branding/icon"
+    assert href == "/branding/icon?v=acme-icon.png"  # a new icon, a new URL
     assert client.get(href).status_code == 200
     # The same for every visitor and outside /p/ (where every answer is no-store): cached.
     assert client.get(href).headers["Cache-Control"] == "public, max-age=86400"

@@ -8,7 +8,6 @@ silently and never an error.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +21,7 @@ from fpdf import FPDF
 from fpdf.enums import Align, TableBordersLayout, XPos, YPos
 from fpdf.fonts import FontFace
 
+from portal import branding as branding_rules
 from portal.invoices.operations import (
     card_label,
     display_status,
@@ -34,11 +34,11 @@ from portal.money import format_money
 
 FONT_DIR = Path(__file__).resolve().parent / "fonts"
 FAMILY = "DejaVuSans"
-DEFAULT_BRAND = (31, 79, 209)
+DEFAULT_BRAND = branding_rules.rgb(branding_rules.DEFAULT_BRAND)
 TEXT = (27, 31, 36)
 MUTED = (77, 85, 96)
 ALERT = (176, 0, 32)
-_HEX = re.compile(r"#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
+LOGO_HEIGHT = 12  # mm
 
 
 @dataclass(frozen=True)
@@ -74,22 +74,19 @@ class Formatting:
 
 def brand_rgb(value: str | None) -> tuple[int, int, int]:
     """The merchant's brand colour as RGB; anything but #rgb or #rrggbb gets the default."""
-    match = _HEX.fullmatch(value or "")
-    if not match:
-        return DEFAULT_BRAND
-    digits = match.group(1)
-    if len(digits) == 3:
-        digits = "".join(ch * 2 for ch in digits)
-    return tuple(int(digits[i:i + 2], 16) for i in (0, 2, 4))
+    return branding_rules.rgb(branding_rules.safe_hex(value, branding_rules.DEFAULT_BRAND))
 
 
-def _contrast_with_white(rgb: tuple[int, int, int]) -> float:
-    def channel(value: int) -> float:
-        c = value / 255
-        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+def _logo_path(branding) -> Path | None:
+    """The stored logo file, when there is one and the app (its instance folder) is at hand."""
+    from flask import current_app, has_app_context
 
-    r, g, b = (channel(v) for v in rgb)
-    return 1.05 / (0.2126 * r + 0.7152 * g + 0.0722 * b + 0.05)
+    from portal.images import is_stored_name
+
+    if not has_app_context() or not is_stored_name(getattr(branding, "logo", None)):
+        return None
+    path = Path(current_app.instance_path) / "uploads" / branding.logo
+    return path if path.is_file() else None
 
 
 def _printable(ch: str, cmap: dict) -> str:
@@ -105,11 +102,14 @@ class _Document(FPDF):
         super().__init__(format="A4", unit="mm")
         self.branding = branding
         self.fmt = fmt
-        self.brand = brand_rgb(branding.brand_color)
-        # A pale brand colour keeps its bars, but text on or in it turns dark to stay readable.
-        dark_brand = _contrast_with_white(self.brand) >= 4.5
-        self.on_brand = (255, 255, 255) if dark_brand else TEXT
-        self.brand_text = self.brand if dark_brand else TEXT
+        # The same choices as the pages' (portal.branding): a pale brand colour keeps its bars,
+        # the table heading on it takes the text colour that reaches 4.5:1, and the title,
+        # written in the brand colour on white, turns to the body text colour.
+        look = branding_rules.look_of(branding)
+        self.brand = branding_rules.rgb(look.brand)
+        self.on_brand = branding_rules.rgb(look.on_brand.colour)
+        self.brand_text = self.brand if look.brand_on_white >= branding_rules.TEXT_CONTRAST \
+            else TEXT
         self.add_font(FAMILY, "", str(FONT_DIR / "DejaVuSans.ttf"))
         self.add_font(FAMILY, "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
         self.set_margins(18, 18, 18)
@@ -153,13 +153,20 @@ class _Document(FPDF):
         self.set_fill_color(255, 255, 255)  # tables take the fill in force as their background
         top = 14
         self.set_xy(self.l_margin, top)
+        logo = _logo_path(self.branding)
+        if logo is not None:
+            try:
+                self.image(str(logo), x=self.l_margin, y=top, h=LOGO_HEIGHT)
+                self.set_xy(self.l_margin, top + LOGO_HEIGHT + 3)
+            except Exception:  # noqa: BLE001 (a logo it cannot draw must not stop the invoice)
+                self.set_xy(self.l_margin, top)
         self.font(16, bold=True)
         self.multi_cell(110, 7, self.branding.business_name or "", new_x=XPos.LMARGIN,
                         new_y=YPos.NEXT)
         details = [line.strip() for line in (self.branding.address or "").splitlines()
                    if line.strip()]
-        if self.branding.support_email:
-            details.append(self.branding.support_email)
+        details += [value for value in (self.branding.support_email,
+                                        self.branding.support_phone) if value]
         if details:
             self.font(9, color=MUTED)
             self.multi_cell(110, 4.6, "\n".join(details), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
@@ -369,8 +376,8 @@ def receipt_pdf(invoice, branding, *, fmt: Formatting | None = None) -> bytes:
             pdf.line_of(f"{fmt.date(payment.completed_at or payment.created)} · "
                         f"{card_label(payment.payment_method)} · "
                         f"{fmt.money(payment.amount, payment.currency)}", size=9.5)
-    if branding.support_email:
+    contacts = " or ".join(v for v in (branding.support_email, branding.support_phone) if v)
+    if contacts:
         pdf.ln(4)
-        pdf.line_of(f"Questions about this receipt? Contact {branding.support_email}.",
-                    size=9, color=MUTED)
+        pdf.line_of(f"Questions about this receipt? Contact {contacts}.", size=9, color=MUTED)
     return bytes(pdf.output())
