@@ -22,19 +22,27 @@ from portal.billing.calc import (
     next_period_end,
 )
 from portal.catalog.models import Coupon, Price, TaxRate
+from portal.catalog.pricing import quantity_text
 from portal.customers.models import Customer, CustomerBalanceTransaction
 from portal.events import raise_event
 from portal.invoices.models import Invoice, InvoiceItem, InvoiceLine
 from portal.invoices.numbering import allocate_invoice_number
+from portal.money import format_money
 from portal.portal_settings.operations import get_branding
 from portal.subscriptions.models import Subscription
 
 
 def describe_period_line(quantity: int, price: Price, start: datetime, end: datetime) -> str:
-    """The line customers read: "2 × Pro seats per seat (Dec 1, 2026 – Jan 1, 2027)"."""
-    unit = f" per {price.product.unit_label}" if price.product.unit_label else ""
-    return (f"{quantity} × {price.product.name}{unit} "
-            f"({start:%b %-d, %Y} – {end:%b %-d, %Y})")
+    """The line customers read: "1 × Pro (Dec 1, 2026 – Jan 1, 2027)", and for a product sold
+    by the unit "Team: 3 seats × $10.00 per seat (Dec 1, 2026 – Jan 1, 2027)". Written into
+    the invoice, so a later change to the product never rewrites an invoice already sent."""
+    period = f"({start:%b %-d, %Y} – {end:%b %-d, %Y})"
+    label = price.product.unit_label
+    if not label:
+        return f"{quantity} × {price.product.name} {period}"
+    each = format_money(price.unit_amount, price.currency)
+    return (f"{price.product.name}: {quantity_text(quantity, label)} × {each} per {label} "
+            f"{period}")
 
 
 def period_after(subscription: Subscription, start: datetime,

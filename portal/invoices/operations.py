@@ -15,6 +15,7 @@ from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from portal.catalog.models import Price
 from portal.events import raise_event
 from portal.invoices.models import Invoice, InvoiceLine
 from portal.locking import lock_subscription
@@ -79,9 +80,10 @@ def _customer_invoice_statement(with_details: bool):
         Invoice.status.in_(CUSTOMER_VISIBLE_STATUSES),
     )
     if with_details:
-        # Two queries in all, not one per line's tax rate and per payment's card.
+        # Two queries in all, not one per line's tax rate, product and per payment's card.
         query = query.options(
             selectinload(Invoice.lines).joinedload(InvoiceLine.tax_rate),
+            selectinload(Invoice.lines).joinedload(InvoiceLine.price).joinedload(Price.product),
             selectinload(Invoice.payments).joinedload(Payment.payment_method),
         )
     return query

@@ -219,6 +219,9 @@ class _Document(FPDF):
                 row.cell(text)
             for line in invoice.lines:
                 description = line.description
+                product = line.price.product if line.price is not None else None
+                if product is not None and product.description and not line.proration:
+                    description += f"\n{product.description}"  # what the merchant says it is
                 if line.discount_amount:
                     description += f"\nDiscount −{fmt.money(line.discount_amount, currency)}"
                 row = table.row()

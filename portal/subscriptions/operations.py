@@ -568,7 +568,9 @@ def update_options(session: Session, subscription: Subscription, *, now: datetim
     found = {p.id: p for p in session.scalars(
         select(Price).where(Price.id.in_(wanted)).options(joinedload(Price.product)))} if wanted else {}
     prices = [found[p] for p in dict.fromkeys(listed) if p in found]
-    prices = [p for p in prices if p.active and p.is_recurring and p.currency == subscription.currency
+    # An archived price, or any price of an archived product, is offered to no one new.
+    prices = [p for p in prices if p.active and p.product.active and p.is_recurring
+              and p.currency == subscription.currency
               and p.product_id in entries and p.id in (entries[p.product_id].get("prices") or [])]
     if item.price not in prices:
         prices.insert(0, item.price)  # the current plan, so its quantity can still change
@@ -1013,7 +1015,8 @@ def _retention_downgrade(session: Session, subscription: Subscription, *, now: d
     price = session.scalars(select(Price).where(Price.id == configuration.retention_downgrade_price_id)
                             .options(joinedload(Price.product))).first()
     item = subscription.items[0]
-    if (price is None or not price.active or not price.is_recurring or price.id == item.price_id
+    if (price is None or not price.active or not price.product.active or not price.is_recurring
+            or price.id == item.price_id
             or price.currency != subscription.currency):
         return None
     quantity = item.quantity if price.product_id == item.price.product_id else 1

@@ -27,7 +27,7 @@ def test_the_change_page_lists_the_plans_and_the_quantity_range(client_request, 
     page = client_request.get("subscriptions.change_plan", subscription_id=jenny_pro.id)
     assert page.h1.text == "Change your plan"
     assert choices(page) == ["Starter: $9.00 per month", "Pro: $29.00 per month Current plan",
-                             "Pro: $290.00 per year", "Team: $15.00 per month per seat"]
+                             "Pro: $290.00 per year", "Team: $15.00 per seat per month"]
     assert page.select_one("input[name=price][checked]")["value"] == jenny_pro.items[0].price_id
     assert page.select_one("#quantity-hint").text == "How many you need (Team: 1 to 50)."
     assert page.select_one("#subscription-panel form")["method"] == "get"

@@ -84,7 +84,7 @@ def test_with_javascript_a_customer_switches_plan_after_the_preview(
 
     page.get_by_role("link", name="Change plan").click()
     page.get_by_role("heading", name="Change your plan").wait_for()
-    page.get_by_label("Team: $15.00 per month per seat").check()
+    page.get_by_label("Team: $15.00 per seat per month").check()
     page.get_by_label("Quantity").fill("１")
     page.get_by_role("button", name="Review the change").click()
     page.get_by_role("link", name="Enter the quantity using the digits 0 to 9").wait_for()
