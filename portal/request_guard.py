@@ -30,6 +30,8 @@ _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # The largest form is a few kilobytes. Werkzeug bounds multipart parts (MAX_FORM_MEMORY_SIZE)
 # but reads a form-encoded body of any size into memory, so the form routes bound the body.
 FORM_BODY_LIMIT = 256 * 1024
+# The dashboard's forms may carry one product image, icon or logo (under 2 MB each).
+ADMIN_BODY_LIMIT = 3 * 1024 * 1024
 
 
 class FileNotAccepted(BadRequest):
@@ -69,7 +71,15 @@ def check_url_ids(endpoint: str | None, values: dict | None) -> None:
 def refuse_unusable_bodies() -> None:
     """415 for a form route's body that is not a form, 400 for files or an unreadable body,
     413 for one larger than any form."""
-    if request.method not in _BODY_METHODS or not request.path.startswith(FORM_ROUTE_PREFIXES):
+    if request.method not in _BODY_METHODS:
+        return
+    if request.path.startswith("/admin"):
+        # Bounded here, before the CSRF check parses the body: the dashboard's largest form
+        # carries one image under 2 MB.
+        configured = request.max_content_length
+        request.max_content_length = min(configured or ADMIN_BODY_LIMIT, ADMIN_BODY_LIMIT)
+        return
+    if not request.path.startswith(FORM_ROUTE_PREFIXES):
         return
     configured = request.max_content_length
     request.max_content_length = min(configured or FORM_BODY_LIMIT, FORM_BODY_LIMIT)

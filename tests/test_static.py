@@ -254,3 +254,21 @@ def test_the_merchants_uploaded_icon_is_the_pages_icon(app, client_request, clie
     assert client.get(href).status_code == 200
     # The same for every visitor and outside /p/ (where every answer is no-store): cached.
     assert client.get(href).headers["Cache-Control"] == "public, max-age=86400"
+
+
+def test_a_signed_in_customers_cached_image_request_carries_no_session_cookie(
+        app, client, session, signed_in_customer):
+    from portal.portal_settings.operations import get_branding
+
+    uploads = Path(app.instance_path) / "uploads"
+    uploads.mkdir(parents=True)
+    (uploads / "acme-icon.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    get_branding(session).icon = "acme-icon.png"
+    session.commit()
+    assert "Set-Cookie" in client.get("/p/").headers  # the customer's session is refreshed...
+    response = client.get("/branding/icon?v=acme-icon.png")
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "public, max-age=86400"
+    # ...but never on an answer a shared cache may keep and give to everyone.
+    assert "Set-Cookie" not in response.headers
+    assert "Set-Cookie" not in client.get("/product-images/product-1x1-00.png").headers

@@ -26,8 +26,6 @@ COOKIE_PATH = "/admin"
 _ENVIRON_KEY = "portal.staff"
 _COOKIE_CHANGE = "portal.staff_cookie"  # a new token to set, or "" to delete the cookie
 TOUCH_INTERVAL = timedelta(minutes=1)
-# Product images, icons and logos are at most 2 MB; the form around one adds little.
-ADMIN_BODY_LIMIT = 3 * 1024 * 1024
 
 
 def _digest(token: str) -> str:
@@ -138,7 +136,6 @@ def admin_blueprint(name: str, import_name: str, url_prefix: str) -> Blueprint:
 
     @bp.before_request
     def require_staff():
-        request.max_content_length = ADMIN_BODY_LIMIT
         if current_staff() is None:
             return redirect(url_for("admin.sign_in", next=request.full_path.rstrip("?")),
                             code=303)

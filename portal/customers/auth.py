@@ -23,6 +23,9 @@ from portal.request_context import (  # noqa: F401  (re-exported)
 )
 from portal.request_context import record_id as _record_id
 
+# Blueprints whose answers are the same for everyone and may be cached by shared caches.
+PUBLIC_CACHED_BLUEPRINTS = frozenset({"branding", "catalog"})
+
 
 class PortalSessionInterface(SecureCookieSessionInterface):
     """Flask's signed cookie session, marked Secure whenever the request came over HTTPS.
@@ -36,6 +39,13 @@ class PortalSessionInterface(SecureCookieSessionInterface):
         if app.config["SESSION_COOKIE_SECURE"]:
             return True
         return has_request_context() and request.is_secure
+
+    def should_set_cookie(self, app, session) -> bool:
+        # Public, cached answers (the branding and product images, cached a day) must never
+        # carry a customer's refreshed session cookie: a shared cache would hand it to others.
+        if has_request_context() and request.blueprint in PUBLIC_CACHED_BLUEPRINTS:
+            return False
+        return super().should_set_cookie(app, session)
 
     def get_cookie_httponly(self, app) -> bool:
         return True  # the session cookie is never for scripts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import timedelta
 
@@ -169,3 +170,16 @@ def test_the_sign_in_page_names_its_fields(client_request):
     assert page.select_one("label[for=email]") and page.select_one("label[for=password]")
     assert page.select_one("input#password")["type"] == "password"
     assert page.select_one("input#password")["autocomplete"] == "current-password"
+
+
+@pytest.fixture
+def app_config(request):
+    return getattr(request, "param", {})
+
+
+@pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}], indirect=True)
+def test_a_dashboard_upload_over_3_mb_is_refused_before_the_form_is_read(client, signed_in_staff):
+    response = client.post("/admin/products/new",
+                           data={"image": (io.BytesIO(b"x" * (4 * 1024 * 1024)), "big.png")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 413
