@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import json
 import secrets
+import unicodedata
 from datetime import datetime
 from urllib.parse import quote
 
@@ -11,7 +15,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.events import raise_event
-from portal.portal_settings.models import Branding, LoginLink, PortalConfiguration
+from portal.portal_settings.models import (
+    ALLOWED_CUSTOMER_UPDATES,
+    CANCELLATION_REASONS,
+    Branding,
+    LoginLink,
+    PortalConfiguration,
+)
 
 
 def login_url(link_id: str, email: str | None = None, *, base: str) -> str:
@@ -69,33 +79,42 @@ def active_login_link(session: Session) -> LoginLink | None:
     ).first()
 
 
-def activate_login_link(session: Session, *, now: datetime, rotate: bool = False) -> LoginLink:
-    """Return the active login link, making one if none is active; ``rotate`` replaces it."""
+def activate_login_link(session: Session, *, now: datetime, rotate: bool = False,
+                        actor: str = "merchant") -> LoginLink:
+    """Return the active login link, making one if none is active; ``rotate`` replaces it, so
+    every URL already shared answers 'not active' and the new one is the only way in."""
     link = active_login_link(session)
     if link is not None and not rotate:
         return link
-    if link is not None:
-        deactivate_login_links(session, now=now)
+    rotated = link is not None
+    ended = deactivate_login_links(session, now=now, actor=actor) if rotated else 0
     config = default_configuration(session)
     config.login_page_enabled = True
     link = LoginLink(id=secrets.token_urlsafe(18), active=True, configuration_id=config.id,
                      created=now)
     session.add(link)
-    raise_event(session, "login_link.activated", now=now, actor="merchant", object_id=None)
+    # No link id in the audit log: the id is the URL, and the log outlives the link.
+    if rotated:
+        raise_event(session, "login_link.rotated", now=now, actor=actor,
+                    object_id=config.id, data={"sign_ins_ended": ended})
+    else:
+        raise_event(session, "login_link.activated", now=now, actor=actor, object_id=config.id)
     session.flush()
     return link
 
 
-def deactivate_login_links(session: Session, *, now: datetime) -> int:
+def deactivate_login_links(session: Session, *, now: datetime, actor: str = "merchant") -> int:
     """Kill every login link, so every copy already shared answers 'not active', and end every
-    sign-in made through one: whoever the link let in must sign in again."""
+    sign-in made through one: whoever the link let in must sign in again. Returns how many
+    links were active."""
     from portal.customers.models import SignInSession
 
     links = session.scalars(select(LoginLink).where(LoginLink.active.is_(True))).all()
     for link in links:
         link.active = False
         link.deactivated_at = now
-    default_configuration(session).login_page_enabled = False
+    config = default_configuration(session)
+    config.login_page_enabled = False
     # Only one link is ever active, so the login-link sign-ins are its sign-ins. Sessions
     # opened by the merchant's server (via="portal_session") did not use the link and stay.
     ended = session.execute(
@@ -103,7 +122,7 @@ def deactivate_login_links(session: Session, *, now: datetime) -> int:
         .where(SignInSession.via == "login_link", SignInSession.ended_at.is_(None))
         .values(ended_at=now)
     ).rowcount
-    raise_event(session, "login_link.deactivated", now=now, actor="merchant",
+    raise_event(session, "login_link.deactivated", now=now, actor=actor, object_id=config.id,
                 data={"sign_ins_ended": ended})
     return len(links)
 
@@ -215,3 +234,305 @@ def discard_branding_image(instance_path: str, name: str | None) -> None:
 
     if name and is_stored_name(name):
         (uploads_dir(instance_path) / name).unlink(missing_ok=True)
+
+# ---- changing the portal configuration (billing_portal.configuration.updated) ---------------
+
+CANCEL_MODES = ("at_period_end", "immediately")
+CANCEL_PRORATION_BEHAVIORS = ("none", "create_prorations")
+SUBSCRIPTION_UPDATES = ("price", "quantity", "promotion_code")
+UPDATE_PRORATION_BEHAVIORS = ("none", "create_prorations", "always_invoice")
+SCHEDULE_CONDITIONS = ("decreasing_item_amount", "shortening_interval")
+TRIAL_UPDATE_BEHAVIORS = ("continue_trial", "end_trial")
+HEADLINE_MAX_LENGTH = 60  # Stripe's business_profile.headline limit, and the column's
+URL_MAX_LENGTH = 500
+RETENTION_PAUSE_MAX_MONTHS = 3
+# adjustable_quantity: the customer side counts fewer than one as one (a subscription for
+# nothing is a cancellation), so one is the least that is saved; the most bounds a typo.
+QUANTITY_MINIMUM = 1
+QUANTITY_MAXIMUM = 9999
+DEFAULT_QUANTITY_MAXIMUM = 99  # Stripe's maximum when none is given
+
+_TEXT = ("headline", "terms_of_service_url", "privacy_policy_url", "default_return_url")
+_URLS = ("terms_of_service_url", "privacy_policy_url", "default_return_url")
+_FLAGS = ("customer_update_enabled", "invoice_history_enabled",
+          "payment_method_update_enabled", "subscription_cancel_enabled",
+          "cancellation_reason_enabled", "subscription_update_enabled")
+# Lists of codes, each kept in its catalogue's order whatever order they were given in.
+_CODE_LISTS = {
+    "customer_update_allowed": ALLOWED_CUSTOMER_UPDATES,
+    "cancellation_reason_options": CANCELLATION_REASONS,
+    "subscription_update_default_allowed_updates": SUBSCRIPTION_UPDATES,
+    "schedule_at_period_end_conditions": SCHEDULE_CONDITIONS,
+}
+_CHOICES = {
+    "subscription_cancel_mode": CANCEL_MODES,
+    "subscription_cancel_proration_behavior": CANCEL_PRORATION_BEHAVIORS,
+    "subscription_update_proration_behavior": UPDATE_PRORATION_BEHAVIORS,
+    "trial_update_behavior": TRIAL_UPDATE_BEHAVIORS,
+}
+CONFIGURATION_FIELDS = frozenset((*_TEXT, *_FLAGS, *_CODE_LISTS, *_CHOICES,
+                                  "retention_coupon_id", "retention_pause_max_months",
+                                  "retention_downgrade_price_id",
+                                  "subscription_update_products"))
+
+
+class ConfigurationRefused(ValueError):
+    """Nothing was changed. ``problems`` maps what was wrong (a field name, or
+    ``product:<id>``, ``product:<id>:prices``, ``product:<id>:minimum``/``maximum`` for one
+    product's entry) to a message that says how to put it right."""
+
+    def __init__(self, problems: dict[str, str]):
+        super().__init__("; ".join(problems.values()))
+        self.problems = problems
+
+
+class StaleConfiguration(Exception):
+    """The configuration changed after the form was drawn: nothing was saved, so one staff
+    member's save never silently undoes another's."""
+
+    message = ("Someone else saved changes to these settings after you opened this page, so "
+               "yours were not saved. The settings below are as they are now: make your "
+               "changes again.")
+
+
+def configuration_fingerprint(config: PortalConfiguration) -> str:
+    """A digest of every setting update_configuration changes, as the form drew them: a save
+    that brings another digest was drawn from settings that have changed since."""
+    values = {name: getattr(config, name) for name in sorted(CONFIGURATION_FIELDS)}
+    encoded = json.dumps(values, sort_keys=True, default=str).encode()
+    return hashlib.sha256(encoded).hexdigest()[:32]
+
+
+def lock_configuration(session: Session, config: PortalConfiguration) -> PortalConfiguration:
+    """Hold the configuration's row lock until the transaction ends and reload it, so the
+    check of what was drawn and the write are one step under parallel saves."""
+    if session.get_bind().dialect.name != "postgresql":
+        # SQLite ignores FOR UPDATE: a no-op write takes its database lock instead (as
+        # portal.locking does for customers).
+        session.execute(update(PortalConfiguration).where(PortalConfiguration.id == config.id)
+                        .values(active=PortalConfiguration.active,
+                                updated=PortalConfiguration.updated)
+                        .execution_options(synchronize_session=False))
+    return session.scalars(
+        select(PortalConfiguration).where(PortalConfiguration.id == config.id)
+        .with_for_update().execution_options(populate_existing=True)).one()
+
+
+def _is_whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _clean_text(value):
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError
+    return value.strip() or None
+
+
+def _clean_products(session: Session, entries, problems: dict[str, str]) -> list[dict]:
+    """The products customers may switch between, checked against the catalogue: each an
+    active product, with active recurring prices of that product, and a sensible quantity
+    range. Saved in the shape portal.subscriptions.operations reads."""
+    from portal.catalog.models import Price, Product
+
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        problems["subscription_update_products"] = "Choose products from the list"
+        return []
+    product_ids = [e.get("product") for e in entries]
+    price_ids = [p for e in entries for p in (e.get("prices") or []) if isinstance(p, str)]
+    products = {p.id: p for p in session.scalars(
+        select(Product).where(Product.id.in_([i for i in product_ids if isinstance(i, str)])))}
+    prices = {p.id: p for p in session.scalars(
+        select(Price).where(Price.id.in_(price_ids)))} if price_ids else {}
+    cleaned, seen = [], set()
+    for entry in entries:
+        product_id = entry.get("product")
+        product = products.get(product_id) if isinstance(product_id, str) else None
+        key = f"product:{product_id}"
+        if product is None or not product.active:
+            problems[key] = "Choose products from the list: this one is not an active product"
+            continue
+        if product_id in seen:
+            problems[key] = f"{product.name} is listed twice: list each product once"
+            continue
+        seen.add(product_id)
+        chosen = entry.get("prices") or []
+        if not isinstance(chosen, list) or not all(isinstance(p, str) for p in chosen):
+            problems[f"{key}:prices"] = f"Choose prices of {product.name} from the list"
+            continue
+        chosen = list(dict.fromkeys(chosen))
+        wrong = [p for p in chosen if p not in prices or prices[p].product_id != product_id]
+        if wrong:
+            problems[f"{key}:prices"] = (f"Choose prices of {product.name} from the list: "
+                                         f"{', '.join(wrong)} is not one of them")
+            continue
+        unusable = [p for p in chosen if not prices[p].active or not prices[p].is_recurring]
+        if unusable:
+            problems[f"{key}:prices"] = (f"Choose active recurring prices of {product.name}: "
+                                         f"{', '.join(unusable)} is not one")
+            continue
+        if not chosen:
+            problems[f"{key}:prices"] = (f"Choose at least one price of {product.name} that "
+                                         "customers can switch to")
+            continue
+        adjustable = entry.get("adjustable_quantity") or {}
+        if not isinstance(adjustable, dict):
+            adjustable = {}
+        enabled = adjustable.get("enabled", False)
+        minimum = adjustable.get("minimum", QUANTITY_MINIMUM)
+        maximum = adjustable.get("maximum", DEFAULT_QUANTITY_MAXIMUM)
+        if minimum is None:
+            minimum = QUANTITY_MINIMUM
+        if maximum is None:
+            maximum = DEFAULT_QUANTITY_MAXIMUM
+        if not isinstance(enabled, bool):
+            problems[key] = f"Say whether customers may change the quantity of {product.name}"
+            continue
+        if not _is_whole(minimum) or not QUANTITY_MINIMUM <= minimum <= QUANTITY_MAXIMUM:
+            problems[f"{key}:minimum"] = (f"Enter a minimum quantity for {product.name} from "
+                                          f"{QUANTITY_MINIMUM} to {QUANTITY_MAXIMUM}")
+            continue
+        if not _is_whole(maximum) or not QUANTITY_MINIMUM <= maximum <= QUANTITY_MAXIMUM:
+            problems[f"{key}:maximum"] = (f"Enter a maximum quantity for {product.name} from "
+                                          f"{QUANTITY_MINIMUM} to {QUANTITY_MAXIMUM}")
+            continue
+        if minimum > maximum:
+            problems[f"{key}:maximum"] = (f"Enter a maximum quantity for {product.name} that is "
+                                          f"at least the minimum ({minimum})")
+            continue
+        cleaned.append({"product": product_id, "prices": chosen,
+                        "adjustable_quantity": {"enabled": enabled, "minimum": minimum,
+                                                "maximum": maximum}})
+    return cleaned
+
+
+def _clean_changes(session: Session, config: PortalConfiguration, changes: dict
+                   ) -> dict:
+    """``changes`` checked and normalised, or ConfigurationRefused naming every problem."""
+    from portal.catalog.models import Coupon, Price
+    from portal.rendering import is_safe_return_url
+
+    unknown = set(changes) - CONFIGURATION_FIELDS
+    if unknown:
+        raise ValueError(f"not portal configuration fields: {', '.join(sorted(unknown))}")
+    problems: dict[str, str] = {}
+    clean: dict = {}
+    for name, value in changes.items():
+        if name in _TEXT:
+            try:
+                value = _clean_text(value)
+            except TypeError:
+                problems[name] = "Enter text"
+                continue
+            if value is not None and any(unicodedata.category(ch) == "Cc" for ch in value):
+                problems[name] = "Remove the tabs, line breaks and other control characters"
+                continue
+            if name == "headline" and value and len(value) > HEADLINE_MAX_LENGTH:
+                problems[name] = (f"Enter a headline of {HEADLINE_MAX_LENGTH} characters or "
+                                  f"fewer (this one has {len(value)})")
+                continue
+            if name in _URLS and value is not None:
+                if len(value) > URL_MAX_LENGTH:
+                    problems[name] = f"Enter a URL of {URL_MAX_LENGTH} characters or fewer"
+                    continue
+                if not is_safe_return_url(value):
+                    problems[name] = ("Enter a full web address starting with https:// or "
+                                      "http://, like https://example.com/terms")
+                    continue
+        elif name in _FLAGS:
+            if not isinstance(value, bool):
+                problems[name] = "Choose yes or no"
+                continue
+        elif name in _CODE_LISTS:
+            catalogue = _CODE_LISTS[name]
+            if not isinstance(value, list | tuple) or any(v not in catalogue for v in value):
+                problems[name] = "Choose from the options listed"
+                continue
+            value = [code for code in catalogue if code in value]
+        elif name in _CHOICES:
+            if value not in _CHOICES[name]:
+                problems[name] = "Choose one of the options listed"
+                continue
+        elif name == "retention_pause_max_months":
+            if not _is_whole(value) or not 0 <= value <= RETENTION_PAUSE_MAX_MONTHS:
+                problems[name] = (f"Choose a pause of 0 to {RETENTION_PAUSE_MAX_MONTHS} months "
+                                  "(0: no pause offered)")
+                continue
+        elif name == "retention_coupon_id":
+            value = value or None
+            coupon = session.get(Coupon, value) if isinstance(value, str) else None
+            if value is not None and (coupon is None or not coupon.active):
+                problems[name] = "Choose one of the active coupons listed, or no coupon"
+                continue
+        elif name == "retention_downgrade_price_id":
+            value = value or None
+            price = session.get(Price, value) if isinstance(value, str) else None
+            if value is not None and (price is None or not price.active
+                                      or not price.is_recurring or not price.product.active):
+                problems[name] = ("Choose one of the active recurring prices listed, or no "
+                                  "downgrade")
+                continue
+        elif name == "subscription_update_products":
+            value = _clean_products(session, value, problems)
+        clean[name] = value
+
+    # Rules between fields, on the configuration as it would be after the change.
+    def after(field):
+        return clean[field] if field in clean else getattr(config, field)
+
+    if (after("subscription_cancel_proration_behavior") == "create_prorations"
+            and after("subscription_cancel_mode") != "immediately"
+            and "subscription_cancel_mode" not in problems):
+        problems.setdefault(
+            "subscription_cancel_proration_behavior",
+            "Credit for unused time applies only when subscriptions are cancelled "
+            "immediately: choose no proration, or cancel immediately")
+    if (after("cancellation_reason_enabled") and not after("cancellation_reason_options")
+            and "cancellation_reason_options" not in problems):
+        problems["cancellation_reason_options"] = (
+            "Choose at least one reason to ask about, or stop asking for a reason")
+    if after("subscription_update_enabled"):
+        allowed = set(after("subscription_update_default_allowed_updates") or [])
+        if (not allowed & {"price", "quantity"}
+                and "subscription_update_default_allowed_updates" not in problems):
+            problems["subscription_update_default_allowed_updates"] = (
+                "Choose what customers may change: the price, the quantity, or both")
+        if (not after("subscription_update_products")
+                and not any(k.startswith("product:") for k in problems)
+                and "subscription_update_products" not in problems):
+            problems["subscription_update_products"] = (
+                "Choose at least one product customers can switch between, or turn "
+                "subscription updates off")
+    if problems:
+        raise ConfigurationRefused(problems)
+    return clean
+
+
+def update_configuration(session: Session, config: PortalConfiguration, *, changes: dict,
+                         now: datetime, actor: str, expected: str | None = None) -> list[str]:
+    """Change the portal configuration (the columns named in ``changes``) after checking every
+    rule, all or nothing; raise ``billing_portal.configuration.updated`` with the previous
+    values of what changed. Returns the names of the fields that changed (none: no event).
+    ``expected``: the ``configuration_fingerprint`` the form was drawn with; StaleConfiguration
+    when the settings have changed since."""
+    config = lock_configuration(session, config)
+    if expected and expected != configuration_fingerprint(config):
+        raise StaleConfiguration()
+    clean = _clean_changes(session, config, changes)
+    previous = {}
+    for name, value in clean.items():
+        current = getattr(config, name)
+        if current != value:
+            previous[name] = copy.deepcopy(current)
+            # A new object, never the old list edited in place: JSON columns are compared by
+            # identity, and the customer side must see the whole new value.
+            setattr(config, name, copy.deepcopy(value))
+    if not previous:
+        return []
+    config.updated = now
+    raise_event(session, "billing_portal.configuration.updated", now=now, actor=actor,
+                object_id=config.id, data={"changed": sorted(previous),
+                                           "previous_attributes": previous})
+    session.flush()
+    return sorted(previous)
