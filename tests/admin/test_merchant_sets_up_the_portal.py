@@ -137,12 +137,22 @@ def test_a_merchant_sets_up_the_portal_from_nothing_and_a_customer_signs_in_to_i
                         r"\?prefilled_email=grace%2Bteam@example\.com", prefilled), prefilled
     assert customer_page.select_one(f"button[data-copy='{customer_page.select_one('input[readonly][value*=prefilled_email]')['id']}']")
 
+    # Start them on the Team plan for three seats, paid by an emailed invoice.
+    start = next(f for f in customer_page.select("form[method=post]")
+                 if f.get("action", "").endswith("/subscriptions"))
+    values = _form_values(start)
+    values.update({"price": [price.id], "quantity": ["3"], "collection_method": ["send_invoice"],
+                   "days_until_due": ["14"]})
+    started = client.post(start["action"], data=values)
+    assert started.status_code == 303, _soup(started).select(".error-summary")
+
     # Every step is in the audit log, naming the staff member.
     staff = session.scalars(select(StaffUser)).one()
     done = set(session.scalars(select(AuditEvent.type)
                                .where(AuditEvent.actor == f"staff:{staff.id}")))
     assert {"product.created", "price.created", "billing_portal.configuration.updated",
-            "branding.updated", "login_link.activated", "customer.created"} <= done
+            "branding.updated", "login_link.activated", "customer.created",
+            "customer.subscription.created"} <= done
 
     # The customer, in a browser of their own, opens the URL the merchant sent.
     customer_browser = app.test_client()
@@ -170,9 +180,16 @@ def test_a_merchant_sets_up_the_portal_from_nothing_and_a_customer_signs_in_to_i
     assert home.select_one(".site-header .brand img")["src"].startswith("/branding/icon")
     style = home.select_one("head style").text
     assert "--brand:#aa3300" in style and "--font:" in style
-    assert "Acme Cloud: manage your team's billing" in overview.get_data(as_text=True)
+    assert "Acme Cloud: manage your team's billing" in home.text
     footer_links = {a["href"] for a in home.select(".site-footer a")}
     assert {"https://acme.example/terms", "https://acme.example/privacy"} <= footer_links
+    # Their plan, in the merchant's words: the product's description and its unit label.
+    plans = _soup(customer_browser.get("/p/subscriptions"))
+    assert "3 seats" in plans.text
+    link = next(a["href"] for a in plans.select("main a[href^='/p/subscriptions/sub_']"))
+    plan = _soup(customer_browser.get(link)).select_one("main").text
+    assert "Team plan" in plan and "($15.00 per seat)" in plan
+    assert "Everything a team of five needs." in plan
     # The icon the merchant uploaded is what the header shows, re-encoded and square.
     icon = customer_browser.get(home.select_one(".site-header .brand img")["src"])
     assert icon.status_code == 200
