@@ -10,13 +10,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from portal.portal_settings.operations import get_branding
-
-
-def image_bytes(size=(64, 64), fmt="PNG", colour=(59, 47, 201)) -> bytes:
-    """A real image, made by Pillow."""
-    out = io.BytesIO()
-    Image.new("RGB", size, colour).save(out, fmt)
-    return out.getvalue()
+from tests.image_files import image_bytes
 
 
 @pytest.fixture
@@ -46,7 +40,7 @@ def test_branding_refuses_a_colour_that_is_not_hex(cli, session, color):
 def test_branding_icon_is_checked_re_encoded_into_the_instance_and_served(cli, app, client,
                                                                         session, tmp_path):
     icon = tmp_path / "icon.png"
-    icon.write_bytes(image_bytes((600, 600)))
+    icon.write_bytes(image_bytes(size=(600, 600)))
     result = cli("branding", "--icon", str(icon))
     assert result.exit_code == 0, result.output
     stored = get_branding(session).icon
@@ -79,7 +73,7 @@ def test_branding_judges_an_image_by_its_content_not_its_name(cli, session, tmp_
 def test_branding_refuses_an_icon_that_is_not_square_and_saves_nothing_else(cli, session,
                                                                           tmp_path):
     icon = tmp_path / "icon.png"
-    icon.write_bytes(image_bytes((300, 100)))
+    icon.write_bytes(image_bytes(size=(300, 100)))
     result = cli("branding", "--business-name", "Globex", "--icon", str(icon))
     assert result.exit_code != 0
     assert "must be square" in result.output
@@ -90,7 +84,7 @@ def test_branding_refuses_an_icon_that_is_not_square_and_saves_nothing_else(cli,
 
 def test_branding_takes_a_logo_of_any_shape_and_a_font(cli, session, tmp_path):
     logo = tmp_path / "logo.jpg"
-    logo.write_bytes(image_bytes((400, 100), fmt="JPEG"))
+    logo.write_bytes(image_bytes(size=(400, 100), fmt="JPEG"))
     result = cli("branding", "--logo", str(logo), "--font", "transitional")
     assert result.exit_code == 0, result.output
     branding = get_branding(session)

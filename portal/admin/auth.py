@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
-from functools import wraps
 
 from flask import Blueprint, Flask, current_app, redirect, request, url_for
 from sqlalchemy import select, update
@@ -116,18 +115,6 @@ def init_app(app: Flask) -> None:
     # A callable, so only dashboard pages (which ask) pay for the lookup.
     app.context_processor(lambda: {"current_staff": current_staff})
 
-
-def staff_required(view):
-    """Send anyone who is not signed-in staff to the dashboard's sign-in page."""
-
-    @wraps(view)
-    def wrapped(*args, **kwargs):
-        if current_staff() is None:
-            return redirect(url_for("admin.sign_in", next=request.full_path.rstrip("?")),
-                            code=303)
-        return view(*args, **kwargs)
-
-    return wrapped
 
 
 def admin_blueprint(name: str, import_name: str, url_prefix: str) -> Blueprint:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import io
-import random
-
-from PIL import Image
 
 VALID = {"business_name": "Globex", "brand_color": "#aa3300", "accent_color": "#0b6e4f",
          "support_email": "help@globex.example", "support_phone": "+44 20 7946 0000",
@@ -17,19 +14,8 @@ def form(**changes) -> dict:
     return {**VALID, **changes}
 
 
-def image_bytes(size=(64, 64), fmt="PNG", colour=(170, 51, 0)) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", size, colour).save(out, fmt)
-    return out.getvalue()
 
 
-def noise_png(side: int) -> bytes:
-    """A PNG of random pixels (seeded, the same on every run): it does not compress, so its
-    size is about side * side * 3 bytes."""
-    pixels = random.Random(side).randbytes(side * side * 3)
-    out = io.BytesIO()
-    Image.frombytes("RGB", (side, side), pixels).save(out, "PNG")
-    return out.getvalue()
 
 
 def upload(client, kind: str, data: bytes, filename: str = "image.png", **headers):

@@ -12,7 +12,8 @@ from pypdf import PdfReader
 
 from portal.outbox.operations import enqueue_email
 from portal.portal_settings.operations import get_branding
-from tests.admin.branding_helpers import form, image_bytes, upload
+from tests.admin.branding_helpers import form, upload
+from tests.image_files import image_bytes
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def app_config(smtp_config):
 def saved(client_request, signed_in_staff, client):
     """The dashboard's Branding page saved with Globex's name, colours, contacts and font."""
     client_request.post("admin_branding.update_branding", _data=form())
-    upload(client, "icon", image_bytes((128, 128)))
+    upload(client, "icon", image_bytes(size=(128, 128)))
 
 
 CUSTOMER_PAGES = [
@@ -61,7 +62,7 @@ def test_the_signed_out_pages_carry_it_too(saved, client_request):
 
 def test_an_email_sent_after_saving_shows_the_business_name_colour_logo_and_contacts(
         saved, client, session, now, drain_outbox, smtp_server, app):
-    upload(client, "logo", image_bytes((400, 100)))
+    upload(client, "logo", image_bytes(size=(400, 100)))
     session.expire_all()
     logo = get_branding(session).logo
     enqueue_email(session, to="jenny.rosen@example.com", subject="Your Globex invoice",
@@ -148,7 +149,7 @@ def test_the_pdf_draws_the_logo_when_there_is_one(saved, client, client_request,
     invoice = make_invoice(signed_in_customer)
     without = _pdf(client_request, "invoices.invoice_pdf", invoice)
     assert not list(without.pages[0].images)
-    upload(client, "logo", image_bytes((400, 100), fmt="JPEG"))
+    upload(client, "logo", image_bytes(size=(400, 100), fmt="JPEG"))
     with_logo = _pdf(client_request, "invoices.invoice_pdf", invoice)
     [image] = with_logo.pages[0].images
     assert image.image.size == (400, 100)

@@ -13,7 +13,8 @@ from sqlalchemy import select
 from portal.events import AuditEvent
 from portal.images import MAX_BYTES
 from portal.portal_settings.operations import get_branding
-from tests.admin.branding_helpers import image_bytes, noise_png, upload
+from tests.admin.branding_helpers import upload
+from tests.image_files import image_bytes, noisy_png
 
 
 def stored_file(app, name: str) -> Path:
@@ -29,7 +30,7 @@ def refused(response, kind: str) -> BeautifulSoup:
 
 def test_a_square_icon_is_re_encoded_stored_and_shown_in_every_pages_header(
         app, client, client_request, signed_in_staff, session):
-    response = upload(client, "icon", image_bytes((800, 800)), "icon.png")
+    response = upload(client, "icon", image_bytes(size=(800, 800)), "icon.png")
     assert response.status_code == 303
     assert response.headers["Location"] == "/admin/branding/#icon-heading"
     session.expire_all()
@@ -52,11 +53,11 @@ def test_a_square_icon_is_re_encoded_stored_and_shown_in_every_pages_header(
 
 
 def test_a_nearly_square_icon_is_accepted(client, signed_in_staff, session):
-    assert upload(client, "icon", image_bytes((200, 196))).status_code == 303
+    assert upload(client, "icon", image_bytes(size=(200, 196))).status_code == 303
 
 
 @pytest.mark.parametrize("kind, data, filename, message", [
-    ("icon", image_bytes((300, 100)), "icon.png", "The icon must be square: this one is 300"),
+    ("icon", image_bytes(size=(300, 100)), "icon.png", "The icon must be square: this one is 300"),
     ("icon", image_bytes(fmt="GIF"), "icon.gif", "The icon must be a JPEG, PNG or WEBP file"),
     ("icon", image_bytes(fmt="GIF"), "icon.png", "The icon must be a JPEG, PNG or WEBP file"),
     ("logo", image_bytes(fmt="BMP"), "logo.jpg", "The logo must be a JPEG, PNG or WEBP file"),
@@ -78,7 +79,7 @@ def test_an_image_that_will_not_do_is_refused_by_its_field_and_nothing_is_stored
 
 
 def test_an_image_of_2_mb_or_more_is_refused(app, client, signed_in_staff, session):
-    data = noise_png(900)
+    data = noisy_png((900, 900))
     assert MAX_BYTES <= len(data) < 3 * 1024 * 1024  # over the image limit, under the body's
     page = refused(upload(client, "logo", data), "logo")
     assert "The logo must be smaller than 2 MB" in page.select_one(".error-summary").text
@@ -95,10 +96,10 @@ def test_posting_no_file_asks_for_one(client, signed_in_staff, session):
 
 def test_a_new_logo_replaces_the_old_file_and_the_customer_overview_shows_it(
         app, client, signed_in_staff, session, signed_in_customer, client_request):
-    upload(client, "logo", image_bytes((400, 100), fmt="JPEG"), "logo.jpg")
+    upload(client, "logo", image_bytes(size=(400, 100), fmt="JPEG"), "logo.jpg")
     session.expire_all()
     first = get_branding(session).logo
-    upload(client, "logo", image_bytes((600, 150), fmt="WEBP"), "logo.webp")
+    upload(client, "logo", image_bytes(size=(600, 150), fmt="WEBP"), "logo.webp")
     session.expire_all()
     second = get_branding(session).logo
     assert second != first and second.endswith(".webp")
@@ -110,7 +111,7 @@ def test_a_new_logo_replaces_the_old_file_and_the_customer_overview_shows_it(
 
 def test_removing_the_icon_takes_it_off_every_page(app, client, client_request,
                                                   signed_in_staff, session):
-    upload(client, "icon", image_bytes((64, 64)))
+    upload(client, "icon", image_bytes(size=(64, 64)))
     session.expire_all()
     name = get_branding(session).icon
     page = client_request.get("admin_branding.branding")

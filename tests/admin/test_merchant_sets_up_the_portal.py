@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from portal.admin.models import StaffUser
 from portal.catalog.models import Price, Product
 from portal.events import AuditEvent
+from tests.image_files import image_bytes
 
 PASSWORD = "a long staff password"
 
@@ -25,10 +26,6 @@ def app_config(smtp_config):
     return {**smtp_config, "PUBLIC_URL": "https://billing.acme.example"}
 
 
-def _png(size, colour) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", size, colour).save(out, "PNG")
-    return out.getvalue()
 
 
 def _soup(response) -> BeautifulSoup:
@@ -82,7 +79,7 @@ def test_a_merchant_sets_up_the_portal_from_nothing_and_a_customer_signs_in_to_i
     # descriptor and a unit label; then its price.
     created = client.post("/admin/products/new", content_type="multipart/form-data", data={
         "name": "Team plan", "description": "Everything a team of five needs.",
-        "image": (io.BytesIO(_png((1200, 800), (30, 90, 200))), "team.png"),
+        "image": (io.BytesIO(image_bytes(size=(1200, 800), color=(30, 90, 200))), "team.png"),
         "tax_code": "txcd_10103001", "statement_descriptor": "ACME TEAM",
         "unit_label": "seat"})
     assert created.status_code == 303, created.get_data(as_text=True)
@@ -113,7 +110,7 @@ def test_a_merchant_sets_up_the_portal_from_nothing_and_a_customer_signs_in_to_i
         "font": "humanist"})
     assert branded.status_code == 303, _soup(branded).select(".error-summary")
     iconned = client.post("/admin/branding/icon", content_type="multipart/form-data",
-                          data={"icon-image": (io.BytesIO(_png((256, 256), (170, 51, 0))),
+                          data={"icon-image": (io.BytesIO(image_bytes(size=(256, 256), color=(170, 51, 0))),
                                                "icon.png")})
     assert iconned.status_code == 303, _soup(iconned).select(".error-summary")
 
