@@ -103,3 +103,12 @@ def test_an_error_page_carries_the_same_nonce_as_its_header(client):
 
 def test_development_sends_no_strict_transport_security(client):
     assert "Strict-Transport-Security" not in client.get("/p/signed-out").headers
+
+
+def test_htmx_answers_carry_no_content_security_policy_but_pages_do(client, signed_in_customer):
+    page = client.get("/p/billing-information")
+    fragment = client.get("/p/billing-information/name",
+                          headers={"HX-Request": "true", "HX-Target": "#name-section"})
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    assert fragment.status_code == 200 and "<html" not in fragment.get_data(as_text=True)
+    assert "Content-Security-Policy" not in fragment.headers
