@@ -322,3 +322,17 @@ def test_in_development_a_hashed_name_is_served_from_the_file_as_it_is_now(
     assert response.status_code == 200
     assert response.get_data() == (STATIC / "portal.css").read_bytes()
     assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+
+
+def test_the_merchants_icon_asked_for_again_is_not_sent_again(app, client, session):
+    from portal.portal_settings.operations import get_branding
+
+    uploads = Path(app.instance_path) / "uploads"
+    uploads.mkdir(parents=True)
+    (uploads / "acme-icon.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    get_branding(session).icon = "acme-icon.png"
+    session.commit()
+    etag = client.get("/branding/icon?v=acme-icon.png").headers["ETag"]
+    again = client.get("/branding/icon?v=acme-icon.png", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.get_data() == b""
