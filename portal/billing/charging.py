@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from portal.billing.policy import BillingPolicy
 from portal.events import raise_event
+from portal.i18n import locale_for_customer
 from portal.invoices import operations
 from portal.invoices.models import Invoice
 from portal.money import format_money
@@ -345,7 +346,8 @@ def email_context(session: Session, invoice: Invoice) -> dict:
 
 
 def queue_email_once(session: Session, *, dedupe_key: str, to: str | None, subject: str,
-                     template: str, context: dict, now: datetime) -> OutboxMessage | None:
+                     template: str, context: dict, now: datetime,
+                     fallback_locale: str | None = None) -> OutboxMessage | None:
     """Queue an email unless one with ``dedupe_key`` was queued before (or there is no
     address). The unique dedupe key is the last guard, in a savepoint so the caller's change
     survives it."""
@@ -357,7 +359,8 @@ def queue_email_once(session: Session, *, dedupe_key: str, to: str | None, subje
     try:
         with session.begin_nested():
             message = enqueue_email(session, to=to, subject=subject, template=template,
-                                    context=context, now=now, dedupe_key=dedupe_key)
+                                    context=context, now=now, dedupe_key=dedupe_key,
+                                    fallback_locale=fallback_locale)
             session.flush()
     except IntegrityError:
         return None
@@ -389,7 +392,7 @@ def _email_failure(session: Session, invoice: Invoice, *, attempt: int,
     queue_email_once(session, dedupe_key=f"{invoice.id}:payment_failed:{attempt}",
                      to=invoice.customer.email, subject=subject,
                      template="billing_payment_failed_final" if final else "billing_payment_failed",
-                     context=context, now=now)
+                     context=context, now=now, fallback_locale=locale_for_customer(invoice.customer))
 
 
 def queue_invoice_email(session: Session, invoice: Invoice, *, now: datetime) -> None:
@@ -398,4 +401,5 @@ def queue_invoice_email(session: Session, invoice: Invoice, *, now: datetime) ->
     context = email_context(session, invoice)
     queue_email_once(session, dedupe_key=f"{invoice.id}:invoice_sent", to=invoice.customer.email,
                      subject=f"Your {context['business_name']} invoice {invoice.number}",
-                     template="billing_invoice", context=context, now=now)
+                     template="billing_invoice", context=context, now=now,
+                     fallback_locale=locale_for_customer(invoice.customer))
