@@ -53,6 +53,7 @@ def register_security_headers(app: Flask) -> None:
             response.headers.pop("Expires", None)
         elif (request.endpoint == "static" and request.args.get("v")
               and response.status_code == 200):
-            # static_url() puts the content hash in ?v=, so a changed file gets a new URL.
+            # Flask serves /static/ only when WhiteNoise could not (portal/compression.py
+            # handles hashed names); an old page's ?v=<hash> is still a versioned URL there.
             response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
         return response
