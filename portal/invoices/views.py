@@ -121,7 +121,8 @@ def _pdf_response(data: bytes, filename: str):
 
 
 def _formatting() -> pdf.Formatting:
-    return pdf.Formatting(locale=_locale(), timezone=str(get_timezone() or "UTC"))
+    """The page's locale and timezone, handed to the PDF builder, which reads no request."""
+    return pdf.Formatting(locale=get_locale() or "en", timezone=str(get_timezone() or "UTC"))
 
 
 @bp.get("/invoices/<invoice_id>/invoice.pdf")

@@ -86,13 +86,16 @@ def test_every_currency_sign_and_a_name_beyond_latin_1_print(
         assert expected in text, (expected, text)
 
 
-def test_characters_no_bundled_font_has_print_as_question_marks_not_a_crash(
-        client_request, signed_in_customer, make_invoice, session, branding):
-    signed_in_customer.name = "佐藤 健二 (Kenji Sato)"
+def test_characters_no_font_has_print_as_question_marks_with_a_warning_not_a_crash(
+        client_request, signed_in_customer, make_invoice, session, branding, caplog):
+    # Hangul is in neither DejaVu Sans nor the Japanese font.
+    signed_in_customer.name = "김민준 (Minjun Kim)"
     session.commit()
     invoice = make_invoice(signed_in_customer)
-    text = pdf_text(download(client_request, "invoices.invoice_pdf", invoice).data)
-    assert "?? ?? (Kenji Sato)" in text
+    with caplog.at_level("WARNING", logger="portal.invoices.pdf"):
+        text = pdf_text(download(client_request, "invoices.invoice_pdf", invoice).data)
+    assert "??? (Minjun Kim)" in text
+    assert "'김' (U+AE40)" in caplog.text
 
 
 def test_the_bill_to_comes_from_the_invoice_snapshot_and_falls_back_to_the_customer(
