@@ -355,10 +355,6 @@ def test_opening_and_saving_the_name_form_each_answer_within_4_kb(signed_in, liv
     assert saved <= HTMX_ACTION_BUDGET
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "4,243 bytes on the wire: 3.5 KB of Brotli'd form (250 countries and 60 states as options) "
-    "and 760 bytes of headers, of which the session cookie refreshed on every answer (260) and "
-    "the Content-Security-Policy (200) leave no room (issue 10)"))
 def test_opening_the_billing_address_form_answers_within_4_kb(signed_in, live_server, demo):
     # The biggest form: every country is an <option>.
     page, served = signed_in, demo["served"]
