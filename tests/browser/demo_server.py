@@ -23,10 +23,12 @@ from portal.customers.models import Customer
 from portal.dbtypes import utcnow
 from portal.demo import JENNY, _card, seed_demo
 from portal.extensions import db
+from portal.invoices.models import Invoice
 from portal.mailer import DevMail
 from portal.outbox.delivery import drain
 from portal.portal_settings.models import LoginLink
 from portal.portal_settings.operations import default_configuration
+from portal.subscriptions.models import Subscription
 from tests.conftest import _empty_tables, base_config
 
 
@@ -36,6 +38,7 @@ class Demo:
     url: str
     link: LoginLink
     jenny: Customer
+    ids: dict  # Jenny's subscription, open and paid invoices, and removable card
 
     def sign_in(self, context, customer=None, via="portal_session"):
         """Give ``context`` the cookie of a signed-in customer (Jenny by default). A merchant-made
@@ -47,6 +50,10 @@ class Demo:
             {SESSION_KEY: token, "_permanent": True})
         context.add_cookies([{"name": self.app.config["SESSION_COOKIE_NAME"], "value": value,
                               "url": self.url}])
+
+
+def htmx_ready(page) -> None:
+    page.wait_for_function("() => window.htmx !== undefined")
 
 
 def emailed_code(to: str) -> str:
@@ -83,13 +90,23 @@ def module_demo(database_uri: str, instance_path: str):
                                 .order_by(Customer.created.desc())).first()
         # A second card, so the payment methods page has its "Make default" and "Remove"
         # buttons (the default card of an active subscription cannot be removed).
-        _card(session, jenny, "5555555555554444", 8, utcnow().year + 3, jenny.created)
+        card = _card(session, jenny, "5555555555554444", 8, utcnow().year + 3, jenny.created)
         session.commit()
+        ids = {
+            "subscription": session.scalars(select(Subscription.id).where(
+                Subscription.customer_id == jenny.id, Subscription.status != "canceled")).one(),
+            "open_invoice": session.scalars(select(Invoice.id).where(
+                Invoice.customer_id == jenny.id, Invoice.status == "open")).first(),
+            "paid_invoice": session.scalars(select(Invoice.id).where(
+                Invoice.customer_id == jenny.id, Invoice.status == "paid")).first(),
+            "card": card.id,
+        }
+        assert all(ids.values()), ids
         server = make_server("127.0.0.1", 0, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, name="demo-server", daemon=True)
         thread.start()
         try:
-            yield Demo(app, f"http://127.0.0.1:{server.server_port}", link, jenny)
+            yield Demo(app, f"http://127.0.0.1:{server.server_port}", link, jenny, ids)
         finally:
             server.shutdown()
             thread.join(timeout=10)

@@ -10,15 +10,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import select
 
 from portal.demo import JENNY
-from portal.extensions import db
-from portal.invoices.models import Invoice
-from portal.payments.models import PaymentMethod
-from portal.subscriptions.models import Subscription
 from tests.browser.axe import assert_no_axe_violations
-from tests.browser.demo_server import emailed_code, module_demo
+from tests.browser.demo_server import emailed_code, htmx_ready, module_demo
 
 WIDTHS = {"phone": {"width": 360, "height": 740}, "desktop": {"width": 1280, "height": 800}}
 # HTML pages only: the PDFs are files, with their own tests.
@@ -28,23 +23,7 @@ NOT_PAGES = {"invoices.invoice_pdf", "invoices.receipt_pdf"}
 @pytest.fixture(scope="module")
 def demo(database_uri, _schema, tmp_path_factory):
     with module_demo(database_uri, str(tmp_path_factory.mktemp("a11y-instance"))) as served:
-        jenny = served.jenny
-        served.ids = {
-            "subscription": db.session.scalars(select(Subscription.id).where(
-                Subscription.customer_id == jenny.id, Subscription.status != "canceled")).first(),
-            "open_invoice": db.session.scalars(select(Invoice.id).where(
-                Invoice.customer_id == jenny.id, Invoice.status == "open")).first(),
-            "paid_invoice": db.session.scalars(select(Invoice.id).where(
-                Invoice.customer_id == jenny.id, Invoice.status == "paid")).first(),
-            "card": db.session.scalars(select(PaymentMethod.id).where(
-                PaymentMethod.customer_id == jenny.id)).first(),
-        }
-        assert all(served.ids.values()), served.ids
         yield served
-
-
-def htmx_ready(page) -> None:
-    page.wait_for_function("() => window.htmx !== undefined")
 
 
 def settled(page) -> None:
