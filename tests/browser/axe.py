@@ -20,6 +20,17 @@ _RUN = """async tags => {
                               summary: n.failureSummary}))}));
 }"""
 
+# axe 4.7 retired its duplicate-id rules but for ARIA references; two elements with one id still
+# break a label's for=, a skip link or an htmx target, and a swap can bring a second copy in.
+_DUPLICATE_IDS = """() => {
+  const seen = new Map();
+  for (const e of document.querySelectorAll('[id]')) seen.set(e.id, [...(seen.get(e.id) || []), e]);
+  return [...seen].filter(([, all]) => all.length > 1).map(([id, all]) => ({
+    id: 'duplicate-id', impact: 'serious', help: `id="${id}" is used ${all.length} times`,
+    url: 'https://www.w3.org/TR/WCAG20-TECHS/F77.html',
+    nodes: all.map(e => ({target: ['#' + id], html: e.outerHTML.slice(0, 200), summary: ''}))}));
+}"""
+
 
 def _inject(page) -> None:
     # Evaluated through the DevTools protocol, which the page's CSP (script-src 'self') does not
@@ -30,9 +41,10 @@ def _inject(page) -> None:
 
 
 def axe_violations(page) -> list[dict]:
-    """axe's violations for the WCAG A and AA tags, on the document as it is now."""
+    """axe's violations for the WCAG A and AA tags on the document as it is now, and any id
+    used twice."""
     _inject(page)
-    return page.evaluate(_RUN, WCAG_TAGS)
+    return page.evaluate(_RUN, WCAG_TAGS) + page.evaluate(_DUPLICATE_IDS)
 
 
 def describe(violations: list[dict]) -> str:

@@ -245,11 +245,13 @@ def test_the_check_fails_on_a_page_with_a_violation(page, demo):
     goto(page, f"/p/login/{demo.link.id}")
     page.evaluate("""() => { const main = document.querySelector('main');
       main.insertAdjacentHTML('beforeend', '<img src="/static/favicon.svg">');
-      main.querySelector('input').removeAttribute('id'); }""")
+      main.querySelector('input').removeAttribute('id');
+      main.insertAdjacentHTML('beforeend', '<p id="login-step">again</p>'); }""")
     with pytest.raises(AssertionError) as failure:
         assert_no_axe_violations(page, "a broken login page")
     assert "image-alt (critical)" in str(failure.value)
     assert "label (critical)" in str(failure.value)
+    assert 'duplicate-id (serious): id="login-step" is used 2 times' in str(failure.value)
     assert "a broken login page" in str(failure.value)
 
 
