@@ -218,6 +218,11 @@ SECTIONS = [
 ]
 
 
+# What the demo has, typed back in after the error, so a save changes nothing.
+FILLED = {"name-section": "Jenny Rosen", "email-section": JENNY, "phone-section": "+1 415 555 0100",
+          "address-section": "27 Fredrick Ave"}
+
+
 @pytest.fixture
 def page(browser, demo):
     """A page with JavaScript on, at desktop width, signed out, in a context of its own."""
@@ -299,11 +304,6 @@ def test_no_axe_violations_as_a_billing_form_opens_fails_and_saves(
     section.get_by_text(message).wait_for()
     settled(page)
     check(page, f"{section_id}: saved")
-
-
-# What the demo has, typed back in after the error, so a save changes nothing.
-FILLED = {"name-section": "Jenny Rosen", "email-section": JENNY, "phone-section": "+1 415 555 0100",
-          "address-section": "27 Fredrick Ave"}
 
 
 def test_no_axe_violations_as_a_tax_id_is_refused_added_and_removed(page, demo):

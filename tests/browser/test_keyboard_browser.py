@@ -120,8 +120,8 @@ def test_jenny_signs_in_with_the_keyboard_and_a_pasted_code(page, demo):
 
 
 def paste(page, text: str) -> None:
-    """What a paste from the clipboard does to the focused field: a paste event, then the text
-    inserted as one input (the clipboard itself is not reachable in headless Chromium)."""
+    """What a paste does to the focused field: a paste event carrying the text, then the text
+    inserted as one input. The system clipboard is left alone: tests run side by side."""
     page.evaluate("t => { const d = new DataTransfer(); d.setData('text/plain', t);"
                   " document.activeElement.dispatchEvent(new ClipboardEvent('paste',"
                   " {clipboardData: d, bubbles: true, cancelable: true})); }", text)
