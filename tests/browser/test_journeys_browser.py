@@ -26,7 +26,7 @@ from portal.customers.models import Customer, SignInSession, TaxId
 from portal.dbtypes import utcnow
 from portal.demo import JENNY, seed_demo
 from portal.invoices.models import Invoice
-from portal.payments.models import PaymentMethod
+from portal.payments.models import Payment, PaymentMethod
 from portal.portal_settings.operations import default_configuration
 from portal.subscriptions.models import Subscription
 
@@ -101,6 +101,10 @@ class Journey:
         while True:
             now = self.page.evaluate(FOCUSED, within)
             if now is not None:
+                # On a phone above all: the focused message or field is on the screen.
+                self.page.wait_for_function(
+                    "() => { const r = document.activeElement.getBoundingClientRect();"
+                    " return r.bottom > 0 && r.top < window.innerHeight; }", timeout=2000)
                 return now
             assert time.monotonic() < deadline, f"focus never came inside {within}"
             time.sleep(0.05)
@@ -143,8 +147,13 @@ class Journey:
         return self.step(control, region=region, message=message, replaced=replaced, url=url,
                          post=True)
 
+    def refused(self, control, *, region: str, url: str) -> None:
+        """A post with a mistake: the form again with the error summary focused, 422 without
+        JavaScript (nothing saved, no redirect), swapped in place with it."""
+        self.step(control, region=region, focus=".error-summary", url=url, status=422)
+
     def step(self, control, *, region, focus=None, message=None, replaced=None, url=None,
-             post=True, push=False) -> str | None:
+             post=True, push=False, status=200) -> str | None:
         page = self.page
         before = self.path()
         shown = None
@@ -173,11 +182,17 @@ class Journey:
                 control.click()
             response = navigation.value
             first = response.request.redirected_from
-            if post:
+            if post and status == 200:
                 assert first is not None and first.method == "POST", "not a post and redirect"
                 assert first.response().status == 303
-            assert response.request.method == "GET" and response.status == 200
+                assert response.request.method == "GET"
+            elif status != 200:
+                assert first is None, "a refused post must not redirect"
+            assert response.status == status
             self.ready()
+            if status != 200:  # full pages focus the error summary
+                self.focus_in("main")
+                assert self.focus_matches(focus), f"focus is not on {focus}"
             if message is not None:
                 now = self.focus_in("main")
                 shown = now["text"]
@@ -236,8 +251,8 @@ def test_jenny_signs_in_with_the_merchants_link_and_an_emailed_code_then_signs_o
     journey.open(f"/p/login/{demo.id}?prefilled_email={JENNY}")
     assert page.get_by_label("Email address").input_value() == JENNY
 
-    journey.follow(page.get_by_role("button", name="Send me a code"),
-                   region="#login-step", focus="[name=code]", url=f"/p/login/{demo.id}/code")
+    journey.step(page.get_by_role("button", name="Send me a code"), region="#login-step",
+                 focus="[name=code]", url=f"/p/login/{demo.id}/code", post=True, push=True)
     page.get_by_role("heading", name="Check your email").wait_for()
     assert page.title() == "Enter your code – Acme Cloud"
     assert JENNY in page.locator("#login-step").inner_text()
@@ -250,12 +265,21 @@ def test_jenny_signs_in_with_the_merchants_link_and_an_emailed_code_then_signs_o
     journey.ready()
     assert journey.path() == f"/p/login/{demo.id}/code"
 
-    page.get_by_label("Code from the email").fill(emailed_code(session, JENNY))
+    code = emailed_code(session, JENNY)
+    page.get_by_label("Code from the email").fill(f"{(int(code) + 1) % 1_000_000:06d}")
+    journey.refused(page.get_by_role("button", name="Sign in"), region="#login-step",
+                    url=f"/p/login/{demo.id}/code")
+    assert "The code is not right" in page.locator(".error-summary").inner_text()
+    assert page.title() == "Error: Enter your code – Acme Cloud"
+
+    page.get_by_label("Code from the email").fill(code)
     with page.expect_navigation():  # with htmx too: HX-Redirect loads the account in full
         page.get_by_role("button", name="Sign in").click()
     page.get_by_role("heading", name="Your account").wait_for()
     assert journey.path() == "/p/"
     assert session.scalars(select(SignInSession)).one().via == "login_link"
+    cookie = next(c for c in page.context.cookies() if c["name"] == "portal_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax" and not cookie["secure"]
     journey.fits()
 
     with page.expect_navigation():
@@ -491,6 +515,9 @@ def test_jenny_pays_her_open_invoice_and_downloads_the_invoice_and_the_receipt(
                    url=f"/p/invoices/{invoice.id}")
     assert page.locator("#invoice-payment .badge").first.inner_text() == "Paid"
     assert fresh(session, Invoice, invoice.id).status == "paid"
+    succeeded = session.scalars(select(Payment).where(Payment.invoice_id == invoice.id,
+                                                      Payment.status == "succeeded")).all()
+    assert len(succeeded) == 1  # charged once (the demo's failed automatic attempt is not one)
 
     _download(journey, f"Download invoice {invoice.number} (PDF)", f"{invoice.number}.pdf")
     _download(journey, "Download receipt (PDF)", f"{invoice.number}-receipt.pdf")
