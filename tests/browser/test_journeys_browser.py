@@ -522,3 +522,21 @@ def test_jenny_pays_her_open_invoice_and_downloads_the_invoice_and_the_receipt(
     _download(journey, f"Download invoice {invoice.number} (PDF)", f"{invoice.number}.pdf")
     _download(journey, "Download receipt (PDF)", f"{invoice.number}-receipt.pdf")
     journey.every_page_varies_on_htmx()
+
+
+# ---- a sign-in that ends mid-journey --------------------------------------------------------
+
+def test_when_the_sign_in_has_ended_the_next_step_opens_the_signed_out_page_in_full(
+        journey, jenny, session, sign_in_browser):
+    page = journey.page
+    sign_in_browser(page, jenny)
+    journey.open("/p/billing-information")
+    session.execute(SignInSession.__table__.update().values(ended_at=utcnow()))  # signed out
+    session.commit()  # elsewhere (another tab, the merchant, the idle timeout)
+
+    with page.expect_navigation():  # with htmx too: never the signed-out page inside a section
+        page.locator("#name-section").get_by_role("link", name="Change name").click()
+    page.get_by_role("heading", name="You are signed out").wait_for()
+    assert journey.path().startswith("/p/signed-out")
+    assert page.evaluate("document.querySelectorAll('header.site-header, main').length") == 2
+    journey.fits()
