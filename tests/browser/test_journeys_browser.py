@@ -217,7 +217,6 @@ class Journey:
         page.wait_for_load_state("load")
         assert self.path() == path
         if self.js:
-            page.wait_for_function("() => document.querySelector('nav, header.site-header')")
             assert len(self.restores) == restores + 1
             assert self.restores[-1]["hx-history-restore-request"] == "true"
             self.ready()
