@@ -306,7 +306,7 @@ DETAILS = [
 ]
 
 
-def test_jenny_changes_her_billing_details_and_adds_and_removes_a_tax_id(
+def test_jenny_changes_her_billing_details_and_tax_ids_until_her_sign_in_ends(
         journey, jenny, session, sign_in_browser):
     page = journey.page
     sign_in_browser(page, jenny, via="portal_session")  # a code sent to her would lock the email
@@ -344,6 +344,16 @@ def test_jenny_changes_her_billing_details_and_adds_and_removes_a_tax_id(
     session.expire_all()
     assert session.scalars(select(TaxId).where(TaxId.customer_id == jenny.id)).all() == []
     journey.every_page_varies_on_htmx()
+
+    # The sign-in ends elsewhere (another tab, the merchant, the 12 hours): the next click opens
+    # the signed-out page as a whole page, with htmx too, never inside the section.
+    session.execute(SignInSession.__table__.update().values(ended_at=utcnow()))
+    session.commit()
+    with page.expect_navigation():
+        page.locator("#name-section").get_by_role("link", name="Change name").click()
+    page.get_by_role("heading", name="You are signed out").wait_for()
+    assert journey.path().startswith("/p/signed-out")
+    assert page.evaluate("document.querySelectorAll('header.site-header, main').length") == 2
 
 
 # ---- payment methods ----------------------------------------------------------------------
@@ -521,21 +531,3 @@ def test_jenny_pays_her_open_invoice_and_downloads_the_invoice_and_the_receipt(
     _download(journey, f"Download invoice {invoice.number} (PDF)", f"{invoice.number}.pdf")
     _download(journey, "Download receipt (PDF)", f"{invoice.number}-receipt.pdf")
     journey.every_page_varies_on_htmx()
-
-
-# ---- a sign-in that ends mid-journey --------------------------------------------------------
-
-def test_when_the_sign_in_has_ended_the_next_step_opens_the_signed_out_page_in_full(
-        journey, jenny, session, sign_in_browser):
-    page = journey.page
-    sign_in_browser(page, jenny)
-    journey.open("/p/billing-information")
-    session.execute(SignInSession.__table__.update().values(ended_at=utcnow()))  # signed out
-    session.commit()  # elsewhere (another tab, the merchant, the idle timeout)
-
-    with page.expect_navigation():  # with htmx too: never the signed-out page inside a section
-        page.locator("#name-section").get_by_role("link", name="Change name").click()
-    page.get_by_role("heading", name="You are signed out").wait_for()
-    assert journey.path().startswith("/p/signed-out")
-    assert page.evaluate("document.querySelectorAll('header.site-header, main').length") == 2
-    journey.fits()
