@@ -6,10 +6,10 @@ import importlib
 import os
 from pathlib import Path
 
-from flask import Flask, request
+from flask import Flask
 
 from portal import config as config_module
-from portal import designer, errors, headers, request_guard, templating
+from portal import designer, errors, headers, i18n, request_guard, templating
 from portal.extensions import (
     babel,
     csrf,
@@ -25,6 +25,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # Blueprints by feature; each module exposes ``bp``.
 BLUEPRINTS = (
     "portal.login.views",
+    "portal.language.views",
     "portal.customers.views",
     "portal.payments.views",
     "portal.invoices.views",
@@ -95,7 +96,8 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.customers.auth import PortalSessionInterface
 
     app.session_interface = PortalSessionInterface()  # Secure cookie whenever served over HTTPS
-    babel.init_app(app, locale_selector=_select_locale)
+    babel.init_app(app, locale_selector=i18n.select_locale)
+    i18n.init_app(app)
 
     from portal import models  # noqa: F401  (the whole schema, for Alembic)
 
@@ -122,14 +124,3 @@ def create_app(config: dict | None = None) -> Flask:
     register_commands(app)
     designer.check_app(app)  # last: overrides may use every filter and test registered above
     return app
-
-
-def _select_locale():
-    from portal.customers.auth import current_customer
-
-    supported = ["en"]
-    customer = current_customer()
-    for locale in (customer.preferred_locales if customer else None) or []:
-        if locale.split("-")[0] in supported:
-            return locale.replace("-", "_")  # Babel reads en_GB, not en-GB
-    return request.accept_languages.best_match(supported) or "en"

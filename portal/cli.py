@@ -29,6 +29,9 @@ def register_commands(app: Flask) -> None:
 
     app.cli.add_command(billing_cli)
     app.cli.add_command(templates_cli)
+    from portal.i18n_cli import translations_cli
+
+    app.cli.add_command(translations_cli)
 
     @app.cli.command("demo")
     @click.option("--serve", is_flag=True, help="Serve the app on 127.0.0.1 afterwards.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import shutil
 import tempfile
 import threading
@@ -16,17 +17,35 @@ from flask import Flask
 from flask_compress import Compress
 from whitenoise import WhiteNoise
 from whitenoise.compress import Compressor
+from whitenoise.string_utils import decode_path_info
 
 log = logging.getLogger(__name__)
 
 CACHE_FOLDER = "static-cache"
-# static_url() puts the content hash in ?v=, so a changed file gets a new URL.
+# static_url() puts the content hash in the file's name (portal.<hash>.css), so a changed file
+# gets a new URL and the old one can be cached for ever.
 YEAR = "public, max-age=31536000, immutable"
-# Unversioned or stale URLs: cached briefly, so an edited file is picked up soon.
+# Unhashed, stale or made-up hashes: cached briefly, so an edited file is picked up soon.
 SHORT_MAX_AGE = 60
+HASH_LENGTH = 12
+# "vendor/htmx-4.0.1.min.<12 hex>.js": the hash goes before the last suffix, so the name keeps
+# the extension WhiteNoise and browsers read the type from.
+_HASHED_NAME = re.compile(
+    rf"(?P<stem>.+)\.(?P<hash>[0-9a-f]{{{HASH_LENGTH}}})(?P<suffix>(?:\.[^./]+)?)")
+
+
+def hashed_name(filename: str, digest: str) -> str:
+    """``portal.css`` with its content hash in the name: ``portal.<digest>.css``."""
+    folder, _, name = filename.rpartition("/")
+    stem, dot, suffix = name.rpartition(".")
+    named = f"{stem}.{digest}.{suffix}" if dot and stem else f"{name}.{digest}"
+    return f"{folder}/{named}" if folder else named
 
 PAGE_COMPRESSION = {
     "COMPRESS_ALGORITHM": ["br", "gzip"],
+    # Brotli 5 rather than Flask-Compress's 4: 6-7% smaller pages (a 4.5 KB form 275 bytes
+    # less) for about the same CPU on pages this size; 9 and up cost 10-20 ms a page.
+    "COMPRESS_BR_LEVEL": 5,
     "COMPRESS_MIMETYPES": ["text/html", "text/css", "text/javascript", "application/javascript",
                            "application/json", "image/svg+xml"],
     "COMPRESS_MIN_SIZE": 500,  # below this the encoding costs more than it saves
@@ -56,7 +75,8 @@ def init_app(app: Flask) -> None:
 
 
 class StaticFiles(WhiteNoise):
-    """WhiteNoise, giving the year-long cache only when ?v= is the hash of the file served."""
+    """WhiteNoise, serving ``portal.<hash>.css`` as ``portal.css`` and giving the year-long
+    cache only when that hash (or an old page's ``?v=``) is the hash of the file served."""
 
     def __init__(self, application, *, root: str, prefix: str, autorefresh: bool,
                  hashes: dict[str, str] | None):
@@ -65,9 +85,26 @@ class StaticFiles(WhiteNoise):
                          max_age=0 if autorefresh else SHORT_MAX_AGE, allow_all_origins=False,
                          add_headers_function=_static_headers)
 
+    def __call__(self, environ, start_response):
+        path = decode_path_info(environ.get("PATH_INFO", ""))
+        match = _HASHED_NAME.fullmatch(path) if path.startswith(self.prefix) else None
+        if match and self._file(path) is None:
+            plain = match["stem"] + match["suffix"]
+            static_file = self._file(plain)
+            if static_file is not None:
+                # A wrong hash (a page older than the file) still gets today's file, briefly.
+                forever = match["hash"] == self._hash(plain)
+                return self._serve(static_file, environ, start_response, forever=forever)
+        return super().__call__(environ, start_response)
+
     def serve(self, static_file, environ, start_response):
+        # Pages before hashed names linked ?v=<hash>; those URLs keep working.
         versions = parse_qs(environ.get("QUERY_STRING", "")).get("v")
-        if not versions or versions[-1] != self._hash(environ.get("PATH_INFO", "")):
+        forever = bool(versions) and versions[-1] == self._hash(environ.get("PATH_INFO", ""))
+        return self._serve(static_file, environ, start_response, forever=forever)
+
+    def _serve(self, static_file, environ, start_response, *, forever: bool):
+        if not forever:
             return super().serve(static_file, environ, start_response)
 
         def start(status, headers, exc_info=None):
@@ -75,6 +112,9 @@ class StaticFiles(WhiteNoise):
             return start_response(status, [*headers, ("Cache-Control", YEAR)], exc_info)
 
         return super().serve(static_file, environ, start)
+
+    def _file(self, path: str):
+        return self.find_file(path) if self.autorefresh else self.files.get(path)
 
     def _hash(self, path: str) -> str | None:
         relative = path.removeprefix(self.prefix)
@@ -98,7 +138,7 @@ def content_hash(path: Path) -> str:
         known = _hashes.get(path)
     if known and known[0] == stamp:
         return known[1]
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:HASH_LENGTH]
     with _hashes_lock:
         _hashes[path] = (stamp, digest)
     return digest

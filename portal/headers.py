@@ -27,12 +27,18 @@ def csp_nonce() -> str:
 def register_security_headers(app: Flask) -> None:
     @app.after_request
     def headers(response):
-        # The nonce admits only the layout's one <style> with the brand colours.
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            f"default-src 'self'; img-src 'self' data:; style-src 'self' 'nonce-{csp_nonce()}'; "
-            "script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-        )
+        # The nonce admits only the layout's one <style> with the brand colours. Not on htmx's
+        # requests: their answers are fetched and swapped into a page that has its own policy,
+        # never loaded as documents (a navigation cannot send HX-Request, and Vary: HX-Request
+        # with no-store keeps them out of caches), and the header's 200 bytes would take an
+        # action's answer past its 4 KB budget.
+        if request.headers.get("HX-Request") != "true":
+            response.headers.setdefault(
+                "Content-Security-Policy",
+                f"default-src 'self'; img-src 'self' data:; style-src 'self' "
+                f"'nonce-{csp_nonce()}'; script-src 'self'; frame-ancestors 'none'; "
+                "form-action 'self'; base-uri 'none'",
+            )
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         hsts = app.config.get("STRICT_TRANSPORT_SECURITY")
@@ -47,6 +53,7 @@ def register_security_headers(app: Flask) -> None:
             response.headers.pop("Expires", None)
         elif (request.endpoint == "static" and request.args.get("v")
               and response.status_code == 200):
-            # static_url() puts the content hash in ?v=, so a changed file gets a new URL.
+            # Flask serves /static/ only when WhiteNoise could not (portal/compression.py
+            # handles hashed names); an old page's ?v=<hash> is still a versioned URL there.
             response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
         return response

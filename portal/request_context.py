@@ -118,6 +118,13 @@ def current_customer() -> Customer | None:
     return None if customer is None or customer.deleted else customer
 
 
+def current_portal_session() -> PortalSession | None:
+    """The merchant's portal session this sign-in came through, or None."""
+    if current_sign_in() is None:
+        return None
+    return _context().portal_session
+
+
 def set_sign_in(record: SignInSession | None, customer: Customer | None = None) -> None:
     """Make ``record`` this request's sign-in (just signed in, or None: just signed out)."""
     context = _context()

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from flask import Flask, current_app, has_request_context, url_for
 
 from portal import branding as branding_rules
-from portal.compression import content_hash
+from portal.compression import content_hash, hashed_name
 from portal.headers import csp_nonce
 from portal.request_context import (
     branding_for_request,
@@ -29,14 +29,16 @@ def register_template_helpers(app: Flask) -> None:
     digests: dict[str, str] = {}
 
     def static_url(filename: str) -> str:
-        """A static URL carrying the file's content hash, so it can be cached for a year."""
+        """A static URL with the file's content hash in its name (``/static/portal.<hash>.css``),
+        so it can be cached for a year."""
         digest = digests.get(filename) if fixed_files else None
         if digest is None:
             # Read again when the file changes, so an edited stylesheet gets a new URL.
             digest = content_hash(Path(app.static_folder) / filename)
             if fixed_files:
                 digests[filename] = digest
-        return url_for("static", filename=filename, v=digest)
+        # In the name rather than ?v=: some caches and proxies ignore or drop query strings.
+        return url_for("static", filename=hashed_name(filename, digest))
 
     @app.template_filter("money")
     def money_filter(amount, currency):

@@ -72,7 +72,7 @@ def test_a_refused_form_is_kept_out_of_caches(app, client):
 
 def test_static_files_with_a_content_hash_are_still_cached_for_a_year(client):
     page = client.get("/p/signed-out").get_data(as_text=True)
-    url = re.search(r'href="(/static/portal\.css\?v=[^"]+)"', page).group(1)
+    url = re.search(r'href="(/static/portal\.[0-9a-f]{12}\.css)"', page).group(1)
     assert "max-age=31536000" in client.get(url).headers["Cache-Control"]
 
 
@@ -103,3 +103,12 @@ def test_an_error_page_carries_the_same_nonce_as_its_header(client):
 
 def test_development_sends_no_strict_transport_security(client):
     assert "Strict-Transport-Security" not in client.get("/p/signed-out").headers
+
+
+def test_htmx_answers_carry_no_content_security_policy_but_pages_do(client, signed_in_customer):
+    page = client.get("/p/billing-information")
+    fragment = client.get("/p/billing-information/name",
+                          headers={"HX-Request": "true", "HX-Target": "#name-section"})
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    assert fragment.status_code == 200 and "<html" not in fragment.get_data(as_text=True)
+    assert "Content-Security-Policy" not in fragment.headers

@@ -7,7 +7,7 @@ import hashlib
 import os
 import threading
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import brotli
 import pytest
@@ -30,22 +30,29 @@ def test_vendored_htmx_is_version_4_0_1():
     assert '"4.0.1"' in (STATIC / "vendor" / "htmx-4.0.1.min.js").read_text()
 
 
-@pytest.mark.parametrize("filename", ["portal.css", "vendor/htmx-4.0.1.min.js"])
-def test_static_url_carries_the_files_content_hash(app, filename):
+def digest_of(filename: str) -> str:
+    return hashlib.sha256((STATIC / filename).read_bytes()).hexdigest()[:12]
+
+
+@pytest.mark.parametrize(("filename", "hashed"), [
+    ("portal.css", "portal.{}.css"),
+    ("vendor/htmx-4.0.1.min.js", "vendor/htmx-4.0.1.min.{}.js"),
+    ("favicon.svg", "favicon.{}.svg"),
+])
+def test_static_url_carries_the_files_content_hash_in_its_name(app, filename, hashed):
     with app.test_request_context():
         url = render_template_string("{{ static_url(name) }}", name=filename)
     parts = urlsplit(url)
-    assert parts.path == f"/static/{filename}"
-    expected = hashlib.sha256((STATIC / filename).read_bytes()).hexdigest()[:12]
-    assert parse_qs(parts.query) == {"v": [expected]}
+    assert parts.path == "/static/" + hashed.format(digest_of(filename))
+    assert parts.query == ""
 
 
 def test_pages_link_the_stylesheet_and_htmx_by_hashed_url(app, client_request):
     page = client_request.get("login.signed_out")
     stylesheet = page.select_one('link[rel="stylesheet"]')["href"]
     script = page.select_one("script[src]")["src"]
-    assert stylesheet.startswith("/static/portal.css?v=")
-    assert script.startswith("/static/vendor/htmx-4.0.1.min.js?v=")
+    assert stylesheet == f"/static/portal.{digest_of('portal.css')}.css"
+    assert script == f"/static/vendor/htmx-4.0.1.min.{digest_of('vendor/htmx-4.0.1.min.js')}.js"
 
 
 @pytest.mark.parametrize(("filename", "mimetype"), [
@@ -67,6 +74,32 @@ def test_a_static_file_without_the_hash_is_not_cached_for_a_year(client):
     response = client.get("/static/portal.css")
     assert response.status_code == 200
     assert "max-age=31536000" not in response.headers.get("Cache-Control", "")
+
+
+def test_an_old_pages_v_url_still_gets_the_file_cached_for_a_year(client):
+    # Pages cached before the hash moved into the name still link /static/portal.css?v=<hash>.
+    response = client.get(f"/static/portal.css?v={digest_of('portal.css')}")
+    assert response.status_code == 200
+    assert response.get_data() == (STATIC / "portal.css").read_bytes()
+    assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+
+
+@pytest.mark.parametrize("url", ["/static/portal.000000000000.css",
+                                 "/static/vendor/htmx-4.0.1.min.000000000000.js"])
+def test_a_name_whose_hash_is_not_the_files_gets_the_file_cached_briefly(client, url):
+    # A page older than the file it names still gets a stylesheet, but not pinned for a year.
+    response = client.get(url)
+    assert response.status_code == 200
+    plain = url.removeprefix("/static/").replace(".000000000000", "")
+    assert response.get_data() == (STATIC / plain).read_bytes()
+    assert response.headers["Cache-Control"] == "max-age=60, public"
+
+
+@pytest.mark.parametrize("url", ["/static/nothing.0123456789ab.css",
+                                 "/static/portal.0123456789ab.js",
+                                 "/static/../portal.0123456789ab.css"])
+def test_a_hashed_name_of_no_static_file_is_not_found(client, url):
+    assert client.get(url).status_code == 404
 
 
 def test_a_missing_static_file_is_not_found(client):
@@ -147,7 +180,7 @@ def test_a_stylesheet_asked_for_again_is_not_sent_again(app, client):
     assert again.get_data() == b""
 
 
-def test_a_url_whose_hash_is_not_the_files_is_not_cached_for_a_year(client):
+def test_a_v_url_whose_hash_is_not_the_files_is_not_cached_for_a_year(client):
     # An old page's URL, or a made-up one, must not pin today's file for a year.
     response = client.get("/static/portal.css?v=000000000000")
     assert response.status_code == 200
@@ -237,7 +270,7 @@ def test_pages_name_an_icon_that_is_served(client_request, client):
     response = client.get(icon["href"])
     assert response.status_code == 200
     assert response.mimetype == "image/svg+xml"
-    assert icon["href"].startswith("/static/favicon.svg?v=")
+    assert icon["href"] == f"/static/favicon.{digest_of('favicon.svg')}.svg"
     assert "immutable" in response.headers["Cache-Control"]
 
 
@@ -272,3 +305,34 @@ def test_a_signed_in_customers_cached_image_request_carries_no_session_cookie(
     # ...but never on an answer a shared cache may keep and give to everyone.
     assert "Set-Cookie" not in response.headers
     assert "Set-Cookie" not in client.get("/product-images/product-1x1-00.png").headers
+
+
+def test_in_development_a_hashed_name_is_served_from_the_file_as_it_is_now(
+        database_uri, tmp_path, monkeypatch):
+    # STATIC_AUTOREFRESH (debug) reads the folder on every request instead of the start's copy.
+    from portal import create_app
+    from tests.conftest import base_config
+
+    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "instance"))
+    app = create_app(base_config(database_uri, STATIC_AUTOREFRESH=True))
+    with app.test_request_context():
+        url = render_template_string("{{ static_url('portal.css') }}")
+    response = app.test_client().get(url)
+    assert url == f"/static/portal.{digest_of('portal.css')}.css"
+    assert response.status_code == 200
+    assert response.get_data() == (STATIC / "portal.css").read_bytes()
+    assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+
+
+def test_the_merchants_icon_asked_for_again_is_not_sent_again(app, client, session):
+    from portal.portal_settings.operations import get_branding
+
+    uploads = Path(app.instance_path) / "uploads"
+    uploads.mkdir(parents=True)
+    (uploads / "acme-icon.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    get_branding(session).icon = "acme-icon.png"
+    session.commit()
+    etag = client.get("/branding/icon?v=acme-icon.png").headers["ETag"]
+    again = client.get("/branding/icon?v=acme-icon.png", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.get_data() == b""

@@ -27,11 +27,12 @@ from sqlalchemy.orm import Session
 
 from portal.billing.policy import BillingPolicy
 from portal.events import raise_event
+from portal.i18n import locale_for_customer
 from portal.invoices import operations
 from portal.invoices.models import Invoice
 from portal.money import format_money
 from portal.outbox.models import OutboxMessage
-from portal.outbox.operations import enqueue_email
+from portal.outbox.operations import enqueue_email, request_locale
 from portal.payments.gateway import DECLINE_MESSAGES, PaymentGateway
 from portal.payments.models import Payment, PaymentMethod
 from portal.portal_settings.operations import get_branding
@@ -318,13 +319,18 @@ def invoice_url(invoice_id: str, public_url: str | None = None) -> str:
     return (public_url.rstrip("/") + path) if public_url else path
 
 
-def _long_date(value: datetime | None) -> str | None:
-    return format_date(value, "long", locale="en") if value else None
+def _long_date(value: datetime | None, locale: str) -> str | None:
+    return format_date(value, "long", locale=locale) if value else None
 
 
-def email_context(session: Session, invoice: Invoice) -> dict:
+def email_locale(customer) -> str:
+    """The language of an email to ``customer``: the page's when they caused it, else theirs."""
+    return request_locale(locale_for_customer(customer))
+
+
+def email_context(session: Session, invoice: Invoice, locale: str = "en") -> dict:
     """What every billing email says about the merchant and the invoice (JSON only: the
-    worker renders it later)."""
+    worker renders it later), with amounts and dates written for ``locale``."""
     branding = get_branding(session)
     customer = invoice.customer
     return {
@@ -337,15 +343,16 @@ def email_context(session: Session, invoice: Invoice) -> dict:
         "subscription_id": invoice.subscription_id,
         "amount_due": invoice.amount_remaining,
         "currency": invoice.currency,
-        "amount_text": format_money(invoice.amount_remaining, invoice.currency, "en"),
+        "amount_text": format_money(invoice.amount_remaining, invoice.currency, locale),
         "due_date": invoice.due_date.isoformat() if invoice.due_date else None,
-        "due_date_text": _long_date(invoice.due_date),
+        "due_date_text": _long_date(invoice.due_date, locale),
         "pay_url": invoice_url(invoice.id),
     }
 
 
 def queue_email_once(session: Session, *, dedupe_key: str, to: str | None, subject: str,
-                     template: str, context: dict, now: datetime) -> OutboxMessage | None:
+                     template: str, context: dict, now: datetime,
+                     locale: str | None = None) -> OutboxMessage | None:
     """Queue an email unless one with ``dedupe_key`` was queued before (or there is no
     address). The unique dedupe key is the last guard, in a savepoint so the caller's change
     survives it."""
@@ -357,7 +364,8 @@ def queue_email_once(session: Session, *, dedupe_key: str, to: str | None, subje
     try:
         with session.begin_nested():
             message = enqueue_email(session, to=to, subject=subject, template=template,
-                                    context=context, now=now, dedupe_key=dedupe_key)
+                                    context=context, now=now, dedupe_key=dedupe_key,
+                                    locale=locale)
             session.flush()
     except IntegrityError:
         return None
@@ -367,14 +375,15 @@ def queue_email_once(session: Session, *, dedupe_key: str, to: str | None, subje
 def _email_failure(session: Session, invoice: Invoice, *, attempt: int,
                    next_at: datetime | None, outcome: str | None, final: bool,
                    now: datetime) -> None:
-    context = email_context(session, invoice)
+    locale = email_locale(invoice.customer)
+    context = email_context(session, invoice, locale)
     failed = [p for p in automatic_attempts(session, invoice.id) if p.status == "failed"]
     context.update({
         "attempt": attempt,
         "failure_message": operations.decline_message(failed[-1]) if failed else None,
         "card_label": operations.card_label(failed[-1].payment_method) if failed else None,
         "next_attempt": next_at.isoformat() if next_at else None,
-        "next_attempt_text": _long_date(next_at),
+        "next_attempt_text": _long_date(next_at, locale),
         "outcome": outcome,
     })
     business = context["business_name"]
@@ -389,13 +398,15 @@ def _email_failure(session: Session, invoice: Invoice, *, attempt: int,
     queue_email_once(session, dedupe_key=f"{invoice.id}:payment_failed:{attempt}",
                      to=invoice.customer.email, subject=subject,
                      template="billing_payment_failed_final" if final else "billing_payment_failed",
-                     context=context, now=now)
+                     context=context, now=now, locale=locale)
 
 
 def queue_invoice_email(session: Session, invoice: Invoice, *, now: datetime) -> None:
     """The email that sends a ``send_invoice`` invoice: what is due, by when, and where to
     pay it."""
-    context = email_context(session, invoice)
+    locale = email_locale(invoice.customer)
+    context = email_context(session, invoice, locale)
     queue_email_once(session, dedupe_key=f"{invoice.id}:invoice_sent", to=invoice.customer.email,
                      subject=f"Your {context['business_name']} invoice {invoice.number}",
-                     template="billing_invoice", context=context, now=now)
+                     template="billing_invoice", context=context, now=now,
+                     locale=locale)

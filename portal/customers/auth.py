@@ -21,6 +21,7 @@ from flask.sessions import SecureCookieSessionInterface
 
 from portal.customers.models import Customer, SignInSession
 from portal.extensions import db
+from portal.i18n import SESSION_LOCALE
 from portal.rendering import wants_fragment
 
 # Loading who is signed in lives in portal.request_context (once per request, shared with the
@@ -90,7 +91,7 @@ def sign_in(customer: Customer, *, now: datetime, via: str = "login_link",
     previous = current_sign_in()
     if previous is not None:
         previous.ended_at = now  # signing in again replaces the browser's earlier session
-    session.clear()
+    _clear_keeping_language()
     _forget_csrf_token()  # Flask-WTF's cached token belonged to the cleared session
     record, token = open_sign_in_session(customer.id, now=now, via=via,
                                          configuration_id=configuration_id,
@@ -107,9 +108,17 @@ def sign_out(*, now: datetime) -> None:
     if record is not None:
         record.ended_at = now
         db.session.commit()
-    session.clear()
+    _clear_keeping_language()
     _forget_csrf_token()
     set_sign_in(None)
+
+
+def _clear_keeping_language() -> None:
+    """Empty the cookie session but for the language the visitor chose in the footer."""
+    locale = session.get(SESSION_LOCALE)
+    session.clear()
+    if locale:
+        session[SESSION_LOCALE] = locale
 
 
 def _forget_csrf_token() -> None:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
@@ -29,12 +31,12 @@ PAGE_SIZE = 10
 # Drafts are the merchant's work in progress: customers never see them.
 CUSTOMER_VISIBLE_STATUSES = ("open", "paid", "void", "uncollectible")
 STATUS_LABELS = {
-    "draft": "Draft",
-    "open": "Open",
-    "past_due": "Past due",
-    "paid": "Paid",
-    "void": "Void",
-    "uncollectible": "Uncollectible",
+    "draft": _l("Draft"),
+    "open": _l("Open"),
+    "past_due": _l("Past due"),
+    "paid": _l("Paid"),
+    "void": _l("Void"),
+    "uncollectible": _l("Uncollectible"),
 }
 _ID = re.compile(r"[A-Za-z0-9_]{1,40}")
 _FORM_KEY = re.compile(r"[A-Za-z0-9_-]{16,100}")
@@ -50,13 +52,14 @@ def display_status(invoice: Invoice, now: datetime) -> str:
 
 
 def status_label(status: str) -> str:
-    return STATUS_LABELS.get(status, status.replace("_", " ").capitalize())
+    # str(): callers lower() it, put it in f-strings and flash() it (the session is JSON).
+    return str(STATUS_LABELS.get(status, status.replace("_", " ").capitalize()))
 
 
 def card_label(method: PaymentMethod | None) -> str:
     """"Visa ending in 4242", or a plain phrase when the payment has no card on record."""
     if method is None:
-        return "No card on record"
+        return _("No card on record")
     return method.label
 
 
@@ -155,10 +158,10 @@ def tax_breakdown(invoice: Invoice) -> list[tuple[str, int]]:
             percentage = format(rate.percentage.normalize(), "f")
             label = f"{rate.display_name} ({percentage}%)"
         else:
-            label = "Tax"
+            label = _("Tax")
         rows[label] = rows.get(label, 0) + line.tax_amount
     if sum(rows.values()) != invoice.tax:
-        return [("Tax", invoice.tax)]
+        return [(_("Tax"), invoice.tax)]
     return list(rows.items())
 
 

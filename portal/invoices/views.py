@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from io import BytesIO
 
@@ -24,6 +25,10 @@ bp = Blueprint("invoices", __name__, url_prefix="/p")
 # Switched off, invoices do not exist for the customer: history, pages, PDFs and paying alike.
 history_enabled = feature_required(lambda configuration: configuration.invoice_history_enabled)
 _SAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
+# The only bytes that differ between two renders of the same document: when it was made, and
+# the file id fpdf derives from all the bytes. Left out of the ETag, so a PDF that says the same
+# thing revalidates with 304 however often it is rendered.
+_RENDER_STAMPS = re.compile(rb"/CreationDate \(D:[0-9Z+\-']*\)|/ID \[<[0-9A-F]*><[0-9A-F]*>\]")
 
 
 @bp.context_processor
@@ -108,12 +113,16 @@ def invoice_detail(customer, invoice_id):
 
 def _pdf_response(data: bytes, filename: str):
     name = _SAFE_FILENAME.sub("-", filename).strip("-") or "document.pdf"
-    return send_file(BytesIO(data), mimetype="application/pdf", as_attachment=True,
-                     download_name=name, max_age=0)
+    response = send_file(BytesIO(data), mimetype="application/pdf", as_attachment=True,
+                         download_name=name, max_age=0)
+    # Weak: the same document in meaning, not byte for byte (its creation date differs).
+    response.set_etag(hashlib.sha256(_RENDER_STAMPS.sub(b"", data)).hexdigest()[:32], weak=True)
+    return response.make_conditional(request)
 
 
 def _formatting() -> pdf.Formatting:
-    return pdf.Formatting(locale=_locale(), timezone=str(get_timezone() or "UTC"))
+    """The page's locale and timezone, handed to the PDF builder, which reads no request."""
+    return pdf.Formatting(locale=get_locale() or "en", timezone=str(get_timezone() or "UTC"))
 
 
 @bp.get("/invoices/<invoice_id>/invoice.pdf")

@@ -24,11 +24,13 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from flask import current_app
+from flask_babel import force_locale
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from portal import dbtypes, mailer
 from portal.extensions import db
+from portal.i18n import DEFAULT
 from portal.outbox.models import OutboxMessage
 from portal.outbox.sealing import unseal
 
@@ -143,8 +145,10 @@ def deliver_claimed(session: Session, message: OutboxMessage, *, now: datetime |
         context = dict(payload.get("context") or {})
         if payload.get("secret"):
             context.update(unseal(payload["secret"]))
-        text, html = mailer.render_email(payload["template"], **context)
-        subject = mailer.render_subject(payload["subject"], payload.get("locale"))
+        locale = payload.get("locale") or DEFAULT
+        with force_locale(locale):  # the words, dates and amounts of the recipient's language
+            text, html = mailer.render_email(payload["template"], **context)
+        subject = mailer.render_subject(payload["subject"], locale)
         if deliver:
             mailer.send(payload["to"], subject, text, html, message_id=message_id_for(row_id))
         else:

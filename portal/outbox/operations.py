@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask import has_request_context
+from flask_babel import force_locale, get_locale
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from portal.i18n import DEFAULT, shipped
 from portal.outbox.models import OutboxMessage
 from portal.outbox.sealing import seal
 
@@ -15,7 +18,9 @@ from portal.outbox.sealing import seal
 def enqueue_email(session: Session, *, to: str, subject: str, template: str, context: dict,
                   now: datetime, dedupe_key: str | None = None,
                   secret_context: dict | None = None, deliver: bool = True,
-                  expires_at: datetime | None = None) -> OutboxMessage:
+                  expires_at: datetime | None = None,
+                  locale: str | None = None,
+                  fallback_locale: str | None = None) -> OutboxMessage:
     """Queue ``emails/<template>.txt`` and ``.html`` for ``to``; the caller commits it with
     the change it belongs to, and the worker sends it. ``context`` must be JSON: ids, strings
     and numbers (amounts in minor units), rendered when the email is sent.
@@ -25,9 +30,16 @@ def enqueue_email(session: Session, *, to: str, subject: str, template: str, con
     doing the same work as a real send (the login email to an address nobody has).
     ``expires_at``: not sent after then (a code that no longer works). With ``dedupe_key``,
     a second email for the same key is not stored: the first one is returned.
+
+    ``locale`` is the language the email is written in; when None, the request's, or without
+    a request ``fallback_locale`` (the customer's, for the billing engine) or English. A lazy
+    ``subject`` is translated into it now, and the worker renders the body in it.
     """
+    locale = locale or request_locale(fallback_locale)
+    with force_locale(locale):
+        subject = str(subject)
     payload = {"to": to, "subject": subject, "template": template, "context": context,
-               "deliver": bool(deliver)}
+               "deliver": bool(deliver), "locale": locale}
     if secret_context:
         payload["secret"] = seal(secret_context)
     if expires_at is not None:
@@ -57,3 +69,10 @@ def enqueue_email(session: Session, *, to: str, subject: str, template: str, con
 def _by_dedupe_key(session: Session, dedupe_key: str) -> OutboxMessage | None:
     return session.scalars(
         select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)).first()
+
+
+def request_locale(fallback: str | None = None) -> str:
+    """The locale of the request being served, or ``fallback`` (else English) outside one."""
+    if not has_request_context():
+        return shipped(fallback) or DEFAULT
+    return shipped(str(get_locale() or "")) or DEFAULT

@@ -41,6 +41,7 @@ from portal.billing.policy import BillingPolicy
 from portal.catalog.models import Coupon, Price
 from portal.customers.models import Customer, CustomerBalanceTransaction
 from portal.events import raise_event
+from portal.i18n import locale_for_customer
 from portal.invoices.models import Invoice, InvoiceItem
 from portal.invoices.operations import (
     PaymentRefused,
@@ -1121,6 +1122,8 @@ def _email(session: Session, subscription: Subscription, template: str, subject:
     product = subscription.items[0].price.product.name if subscription.items else ""
     enqueue_email(session, to=customer.email, subject=subject, template=template, now=now,
                   dedupe_key=f"{subscription.id}:v{subscription.version}:{template}",
+                  # The page's language when they made the change, else their own.
+                  fallback_locale=locale_for_customer(customer),
                   context={"subscription_id": subscription.id, "product": product,
                            "customer_name": customer.name, "currency": subscription.currency,
                            **context})

@@ -175,3 +175,15 @@ def test_an_archived_products_image_is_still_served_to_anyone_without_a_cookie(
     served = client.get(f"/product-images/{team.image}")
     assert served.status_code == 200 and served.mimetype == "image/webp"
     assert "Set-Cookie" not in served.headers
+
+
+def test_a_product_image_asked_for_again_is_not_sent_again(client, team, session, now, staff,
+                                                           app):
+    ops.set_product_image(session, team, image_bytes("PNG"), now=now, actor=staff_actor(staff),
+                          instance_path=app.instance_path)
+    session.commit()
+    url = f"/product-images/{team.image}"
+    etag = client.get(url).headers["ETag"]
+    again = client.get(url, headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.get_data() == b""

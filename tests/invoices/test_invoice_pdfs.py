@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from datetime import timedelta
 
 import pytest
@@ -85,13 +86,16 @@ def test_every_currency_sign_and_a_name_beyond_latin_1_print(
         assert expected in text, (expected, text)
 
 
-def test_characters_no_bundled_font_has_print_as_question_marks_not_a_crash(
-        client_request, signed_in_customer, make_invoice, session, branding):
-    signed_in_customer.name = "佐藤 健二 (Kenji Sato)"
+def test_characters_no_font_has_print_as_question_marks_with_a_warning_not_a_crash(
+        client_request, signed_in_customer, make_invoice, session, branding, caplog):
+    # Hangul is in neither DejaVu Sans nor the Japanese font.
+    signed_in_customer.name = "김민준 (Minjun Kim)"
     session.commit()
     invoice = make_invoice(signed_in_customer)
-    text = pdf_text(download(client_request, "invoices.invoice_pdf", invoice).data)
-    assert "?? ?? (Kenji Sato)" in text
+    with caplog.at_level("WARNING", logger="portal.invoices.pdf"):
+        text = pdf_text(download(client_request, "invoices.invoice_pdf", invoice).data)
+    assert "??? (Minjun Kim)" in text
+    assert "'김' (U+AE40)" in caplog.text
 
 
 def test_the_bill_to_comes_from_the_invoice_snapshot_and_falls_back_to_the_customer(
@@ -204,3 +208,42 @@ def test_text_on_a_pale_brand_colour_turns_dark_to_stay_readable(branding, colou
     document = pdf._Document(branding, pdf.Formatting(), "Test")
     assert (document.on_brand == (255, 255, 255)) is white_text
     assert document.brand_text == (document.brand if white_text else pdf.TEXT)
+
+
+# ---- asked for again: 304 while the document says the same thing ------------------------------
+
+def test_an_unchanged_invoice_pdf_asked_for_again_is_not_sent_again(client, acme_invoice):
+    url = f"/p/invoices/{acme_invoice.id}/invoice.pdf"
+    first = client.get(url)
+    etag = first.headers["ETag"]
+    assert etag.startswith('W/"')
+    time.sleep(1.1)  # a new creation date inside the PDF: still the same document
+    again = client.get(url, headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.get_data() == b""
+    assert again.headers["Cache-Control"] == "no-store, private"  # customer data, as before
+
+
+def test_an_invoice_pdf_that_changed_is_sent_again_with_a_new_etag(client, acme_invoice, session,
+                                                                   now):
+    url = f"/p/invoices/{acme_invoice.id}/invoice.pdf"
+    etag = client.get(url).headers["ETag"]
+    invoice = session.get(Invoice, acme_invoice.id)
+    invoice.status, invoice.amount_paid, invoice.paid_at = "paid", 2900, now
+    session.commit()
+    again = client.get(url, headers={"If-None-Match": etag})
+    assert again.status_code == 200
+    assert again.headers["ETag"] != etag
+    assert "Paid $29.00" in pdf_text(again.data)
+
+
+def test_a_receipt_asked_for_again_is_not_sent_again(client, session, acme_invoice,
+                                                     make_payment_method, add_payment, now):
+    method = make_payment_method(acme_invoice.customer)
+    invoice = session.get(Invoice, acme_invoice.id)
+    invoice.status, invoice.amount_paid, invoice.paid_at = "paid", 2900, now
+    session.commit()
+    add_payment(invoice, method)
+    url = f"/p/invoices/{invoice.id}/receipt.pdf"
+    etag = client.get(url).headers["ETag"]
+    assert client.get(url, headers={"If-None-Match": etag}).status_code == 304

@@ -1,0 +1,16 @@
+"""The footer's language form."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from wtforms import HiddenField, SelectField
+
+from portal.forms import BaseForm
+from portal.i18n import LANGUAGES
+
+
+class LanguageForm(BaseForm):
+    # Each language is named in its own language, so anyone can find theirs.
+    language = SelectField(_l("Language"), choices=[(lang.code, lang.name) for lang in LANGUAGES],
+                           validate_choice=True)
+    next = HiddenField()
