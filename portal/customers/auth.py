@@ -6,12 +6,23 @@ import secrets
 from datetime import datetime
 from functools import wraps
 
-from flask import abort, current_app, g, has_request_context, redirect, request, session, url_for
+from flask import (
+    abort,
+    current_app,
+    g,
+    has_request_context,
+    make_response,
+    redirect,
+    request,
+    session,
+    url_for,
+)
 from flask.sessions import SecureCookieSessionInterface
 
 from portal.customers.models import Customer, SignInSession
 from portal.extensions import db
 from portal.i18n import SESSION_LOCALE
+from portal.rendering import wants_fragment
 
 # Loading who is signed in lives in portal.request_context (once per request, shared with the
 # portal settings); these names stay here because every view imports them from here.
@@ -137,7 +148,16 @@ def customer_required(view):
         if customer is None:
             if session.get(SESSION_KEY):
                 session.clear()  # ended or idle: drop the dead id
-            return redirect(url_for("login.signed_out", next=request.path), code=303)
+            destination = url_for("login.signed_out", next=request.path)
+            if wants_fragment():
+                # htmx follows a 303 itself and would put the signed-out page inside the
+                # section that asked; HX-Redirect loads it as the whole page instead.
+                response = make_response("", 200)
+                response.headers["HX-Redirect"] = destination
+            else:
+                response = redirect(destination, code=303)
+            response.vary.add("HX-Request")  # the answer depends on it, as a page's does
+            return response
         g.customer = customer
         return view(*args, customer=customer, **kwargs)
 

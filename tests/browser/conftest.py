@@ -7,7 +7,10 @@ Fixtures for every feature's browser tests:
   shared through tests/browser/chromium.py even when other conftests import these fixtures.
 - ``page``: a fresh context and page with JavaScript; ``page_without_js``: one without.
 - ``sign_in_browser(page, customer)``: gives a page the cookie the login flow would set
-  (test_login_browser.py covers the flow itself).
+  (test_journeys_browser.py covers the flow itself).
+- ``visit``: a fresh page in each of four settings, JavaScript on and off at 360 px (a phone)
+  and at 1280 px (a desktop); ``visit.page``, ``visit.javascript``, ``visit.screen``.
+- ``emailed_code(session, to)``: the passcode in the newest development email to ``to``.
 
 Without Chromium or Playwright the tests are skipped with the reason printed, unless
 PORTAL_REQUIRE_BROWSER=1, which turns that into a failure (for CI machines that must run them).
@@ -16,7 +19,9 @@ PORTAL_REQUIRE_BROWSER=1, which turns that into a failure (for CI machines that 
 from __future__ import annotations
 
 import os
+import re
 import threading
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -94,6 +99,56 @@ def page_without_js(browser, live_server):
     context, page = _new_page(browser, base_url=live_server.url, java_script_enabled=False)
     yield page
     context.close()
+
+
+SCREENS = {
+    # A small phone: Chromium honours the page's meta viewport and reports touch, as a phone does.
+    "phone": {"viewport": {"width": 360, "height": 740}, "is_mobile": True, "has_touch": True,
+              "device_scale_factor": 2},
+    "desktop": {"viewport": {"width": 1280, "height": 800}},
+}
+
+
+@dataclass
+class Visit:
+    page: object
+    javascript: bool
+    screen: str
+
+
+@pytest.fixture(params=[(javascript, screen) for javascript in (True, False) for screen in SCREENS],
+                ids=lambda p: f"{'js' if p[0] else 'no-js'}-{p[1]}")
+def visit(request, browser, live_server):
+    """A page in each setting a customer may have: JavaScript on or off, on a phone or a desktop."""
+    javascript, screen = request.param
+    context, page = _new_page(browser, base_url=live_server.url, java_script_enabled=javascript,
+                              **SCREENS[screen])
+    yield Visit(page, javascript, screen)
+    context.close()
+
+
+@pytest.fixture
+def emailed_code():
+    """``emailed_code(session, to, count=1)``: the newest code in the development mailbox for
+    ``to``, once ``count`` emails arrived there (the outbox is drained as the worker would)."""
+    from sqlalchemy import select
+
+    from portal.mailer import DevMail
+    from portal.outbox.delivery import drain
+
+    def read(session, to: str, count: int = 1) -> str:
+        deadline = time.monotonic() + 10
+        while True:
+            drain()
+            session.expire_all()
+            rows = session.scalars(select(DevMail).where(DevMail.recipients == to)
+                                   .order_by(DevMail.id)).all()
+            if len(rows) >= count:
+                return re.search(r"^\s*(\d{6})\s*$", rows[-1].body_text, re.MULTILINE).group(1)
+            assert time.monotonic() < deadline, "the passcode email never arrived"
+            time.sleep(0.05)
+
+    return read
 
 
 @pytest.fixture

@@ -2,12 +2,12 @@
 that was used disappeared with the swapped part and focus fell to <body>: a keyboard user
 started again from the top (19 Tabs to the first field after "Change billing address") and a
 screen reader said nothing. Also: the live region says every success, and the tab's title says
-"Error: " while a swapped form has errors."""
+"Error: " while a swapped form has errors. (Without JavaScript, that every save lands on its
+flashed message is checked at each step of test_journeys_browser.py.)"""
 
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from sqlalchemy import select
@@ -55,18 +55,6 @@ def billing_page(page, sign_in_by_portal_session, jenny):
 
 def focused(page) -> dict:
     return page.evaluate(ACTIVE)
-
-
-def focus_after_autofocus(page, timeout: float = 5.0) -> dict:
-    """What has focus once the browser has run the new page's autofocus, which comes a frame
-    or two after the URL changes. Polled from here: the page's own scripts may be off."""
-    deadline = time.monotonic() + timeout
-    page.wait_for_load_state("load")
-    now = focused(page)
-    while now["tag"] == "body" and time.monotonic() < deadline:
-        time.sleep(0.05)
-        now = focused(page)
-    return now
 
 
 def wait_for_focus_in(page, selector: str) -> dict:
@@ -218,16 +206,3 @@ def test_a_successful_pay_focuses_the_notice_and_a_declined_one_says_error_in_th
     assert now["text"].startswith("Payment of") and "notice" in now["cls"]
     assert page.locator("#announcements").inner_text() == now["text"]
     assert page.title().startswith(f"Invoice {invoice.number}")
-
-
-def test_without_javascript_a_save_lands_on_the_flashed_notice(page_without_js,
-                                                                sign_in_browser, jenny):
-    page = page_without_js
-    sign_in_browser(page, jenny)
-    page.goto("/p/billing-information/name#name-section")
-    assert page.evaluate("document.activeElement.tagName") == "BODY", "nothing steals focus"
-    page.get_by_role("button", name="Save name").click()
-    assert page.url.endswith("/p/billing-information")
-    now = focus_after_autofocus(page)
-    assert (now["text"], now["cls"]) == ("Your name has been updated", "notice notice--success")
-    assert page.locator("#announcements").inner_text() == ""
