@@ -45,21 +45,38 @@ SESSION_LOCALE = "locale"  # the switcher's choice, in the session cookie
 
 
 def shipped(value: str | None) -> str | None:
-    """The shipped locale ``value`` asks for (pt-BR, pt_br, pt, de-AT → de), or None."""
+    """The locale to use when ``value`` is asked for, or None when no shipped language fits.
+
+    The region is kept when the language ships, so dates and numbers follow it (en-GB writes
+    1 December, de-AT its own way) while the catalogue is the language's (gettext falls back
+    from de_AT to de). Portuguese is the exception: the Brazilian catalogue is the only one, so
+    pt and pt-PT become pt_BR, which is the catalogue's name.
+    """
     if not value or not isinstance(value, str) or len(value) > 35:
         return None
     try:
         wanted = Locale.parse(value.strip().replace("-", "_"))
-    except (ValueError, TypeError):
+    except Exception:  # noqa: BLE001 (Babel raises UnknownLocaleError, ValueError, TypeError)
         return None
     exact = f"{wanted.language}_{wanted.territory}" if wanted.territory else wanted.language
     if exact in BY_CODE:
         return exact
     if wanted.language in BY_CODE:
-        return wanted.language
-    # Portuguese without a region: the Brazilian catalogue is the Portuguese one shipped.
+        return exact
+    # A language shipped only for one region (pt_BR): that region's catalogue.
     regional = [code for code in BY_CODE if code.split("_")[0] == wanted.language]
     return regional[0] if regional else None
+
+
+def catalogue_of(locale) -> str:
+    """The shipped catalogue a locale reads (de_AT reads de), for the switcher."""
+    code = str(locale or DEFAULT)
+    if code in BY_CODE:
+        return code
+    language = code.split("_")[0]
+    if language in BY_CODE:
+        return language
+    return next((c for c in BY_CODE if c.split("_")[0] == language), DEFAULT)
 
 
 def _accept_language() -> str | None:
@@ -104,8 +121,19 @@ def locale_for_customer(customer) -> str:
     return DEFAULT
 
 
-def language_of(locale) -> Language:
-    return BY_CODE.get(str(locale or DEFAULT), BY_CODE[DEFAULT])
+@dataclass(frozen=True)
+class PageLanguage:
+    """What the layout writes: <html lang> (the locale's own tag, en-GB) and dir."""
+
+    tag: str
+    direction: str
+    code: str  # the catalogue, as the switcher names it
+
+
+def language_of(locale) -> PageLanguage:
+    code = catalogue_of(locale)
+    return PageLanguage(tag=str(locale or DEFAULT).replace("_", "-"),
+                        direction=BY_CODE[code].direction, code=code)
 
 
 def init_app(app: Flask) -> None:

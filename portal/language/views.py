@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, request, session, url_for
 
-from portal.i18n import SESSION_LOCALE
+from portal.i18n import SESSION_LOCALE, catalogue_of
 from portal.language.forms import LanguageForm
 from portal.rendering import is_safe_local_path, see_other
 
@@ -32,6 +32,6 @@ def inject_language_form():
         # Back to this page, when it is one a GET can show again (not a POST's error page).
         rule = request.url_rule
         here = request.full_path.rstrip("?") if rule and "GET" in (rule.methods or ()) else None
-        return LanguageForm(formdata=None, language=str(get_locale() or "en"), next=here)
+        return LanguageForm(formdata=None, language=catalogue_of(get_locale()), next=here)
 
     return {"language_form": language_form}

@@ -25,19 +25,29 @@ def _language(page: BeautifulSoup) -> tuple[str, str, str]:
 
 
 @pytest.mark.parametrize(("asked", "chosen"), [
-    ("de", "de"), ("de-AT", "de"), ("pt-BR", "pt_BR"), ("pt", "pt_BR"), ("PT-pt", "pt_BR"),
-    ("fr_CA", "fr"), ("ja-JP", "ja"), ("ar-EG", "ar"), ("en-GB", "en"), ("sv", None),
+    ("de", "de"), ("de-AT", "de_AT"), ("pt-BR", "pt_BR"), ("pt", "pt_BR"), ("PT-pt", "pt_BR"),
+    ("fr_CA", "fr_CA"), ("ja-JP", "ja_JP"), ("ar-EG", "ar_EG"), ("en-GB", "en_GB"), ("sv", None),
+    ("en-XX", None),
     ("", None), ("x" * 100, None), ("../../etc", None), ("de\x00", None),
 ])
 def test_a_requested_locale_maps_to_the_shipped_one_nearest_it(asked, chosen):
     assert shipped(asked) == chosen
 
 
+def test_a_regional_locale_reads_its_languages_catalogue_and_keeps_its_own_formats(
+        client, session, signed_in_customer):
+    signed_in_customer.preferred_locales = ["fr-CA"]
+    session.commit()
+    page = _page(client.get("/p/billing-information"))
+    assert _language(page) == ("fr-CA", "ltr", SKIP_LINK["fr"])
+    assert page.find("footer").find("option", selected=True)["value"] == "fr"
+
+
 def test_a_signed_out_visitor_gets_the_first_shipped_language_their_browser_asks_for(
         client, customer):
     response = client.get("/p/", headers={"Accept-Language": "sv;q=1, fr-CA;q=0.8, de;q=0.5"},
                           follow_redirects=True)
-    assert _language(_page(response)) == ("fr", "ltr", SKIP_LINK["fr"])
+    assert _language(_page(response)) == ("fr-CA", "ltr", SKIP_LINK["fr"])
 
 
 def test_a_browser_asking_for_nothing_shipped_gets_english(client, customer):
