@@ -6,7 +6,7 @@ import importlib
 import os
 from pathlib import Path
 
-from flask import Flask, request
+from flask import Flask, has_request_context, request
 
 from portal import config as config_module
 from portal import designer, errors, headers, request_guard, templating
@@ -128,6 +128,8 @@ def _select_locale():
     from portal.customers.auth import current_customer
 
     supported = ["en"]
+    if not has_request_context():
+        return "en"  # the billing engine and the outbox worker translate too (force_locale)
     customer = current_customer()
     for locale in (customer.preferred_locales if customer else None) or []:
         if locale.split("-")[0] in supported:

@@ -26,6 +26,7 @@ def enqueue_email(session: Session, *, to: str, subject: str, template: str, con
     ``expires_at``: not sent after then (a code that no longer works). With ``dedupe_key``,
     a second email for the same key is not stored: the first one is returned.
     """
+    subject = str(subject)  # a lazy subject (_l) is translated now: the payload is JSON
     payload = {"to": to, "subject": subject, "template": template, "context": context,
                "deliver": bool(deliver)}
     if secret_context:
