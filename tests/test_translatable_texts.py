@@ -218,7 +218,7 @@ def test_every_customer_facing_python_text_goes_through_gettext():
     'x = StringField("Name on card")',
     'x = DataRequired(message="Enter your name")',
     'enqueue_email(session, to=to, subject=f"Your code for {name}")',
-    'message = "Saved" if ok else "Removed"',
+    'message = "Saved" if ok else _("Removed")',
     'STATUS_LABELS = {"paid": "Paid"}',
     'x = SelectField(_l("Type"), choices=[("", "Select a type")])',
     'form.form_errors.append("This form has expired.")',

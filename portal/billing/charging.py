@@ -37,7 +37,7 @@ from portal.payments.gateway import DECLINE_MESSAGES, PaymentGateway
 from portal.payments.models import Payment, PaymentMethod
 from portal.portal_settings.operations import get_branding
 from portal.subscriptions.models import Subscription
-from portal.translation import N_
+from portal.translation import N_, current_locale
 
 log = logging.getLogger("portal.billing")
 
@@ -322,7 +322,7 @@ def invoice_url(invoice_id: str, public_url: str | None = None) -> str:
 
 
 def _long_date(value: datetime | None) -> str | None:
-    return format_date(value, "long", locale="en") if value else None
+    return format_date(value, "long", locale=current_locale()) if value else None
 
 
 def email_context(session: Session, invoice: Invoice) -> dict:
@@ -340,7 +340,8 @@ def email_context(session: Session, invoice: Invoice) -> dict:
         "subscription_id": invoice.subscription_id,
         "amount_due": invoice.amount_remaining,
         "currency": invoice.currency,
-        "amount_text": format_money(invoice.amount_remaining, invoice.currency, "en"),
+        "amount_text": format_money(invoice.amount_remaining, invoice.currency,
+                                    current_locale()),
         "due_date": invoice.due_date.isoformat() if invoice.due_date else None,
         "due_date_text": _long_date(invoice.due_date),
         "pay_url": invoice_url(invoice.id),
