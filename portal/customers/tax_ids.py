@@ -146,7 +146,7 @@ def tax_id_type_choices() -> list[tuple[str, str]]:
 def tax_id_label(code: str) -> str:
     """The words for a type code; the code itself for types no longer offered."""
     kind = TAX_ID_TYPES.get(code)
-    return kind.label if kind else code
+    return str(kind.label) if kind else code
 
 
 def normalize_tax_id(type_code: str, value: str) -> tuple[str, str | None]:

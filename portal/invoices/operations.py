@@ -60,7 +60,7 @@ def display_status(invoice: Invoice, now: datetime) -> str:
 
 
 def status_label(status: str) -> str:
-    return STATUS_LABELS.get(status, status.replace("_", " ").capitalize())
+    return str(STATUS_LABELS.get(status) or status.replace("_", " ").capitalize())
 
 
 def not_payable_message(status: str) -> str:
@@ -69,7 +69,7 @@ def not_payable_message(status: str) -> str:
     if message is not None:
         return str(message)
     return _("This invoice cannot be paid: it is %(status_label)s.",
-             status_label=str(status_label(status)).lower())
+             status_label=status_label(status).lower())
 
 
 def card_label(method: PaymentMethod | None) -> str:

@@ -18,6 +18,7 @@ from portal.login.forms import EmailForm
 
 GERMAN = {
     "Email address": "E-Mail-Adresse",
+    "Your card was declined.": "Ihre <b>Karte</b> wurde abgelehnt.",
     "Enter your email address": "Geben Sie Ihre E-Mail-Adresse ein",
     "%(label)s must be %(max_length)s characters or fewer":
         "%(label)s darf höchstens %(max_length)s Zeichen lang sein",
@@ -93,3 +94,13 @@ def test_texts_html_rewords_the_translated_text_in_its_locale_section(
     with app.test_request_context("/p/login"):
         assert customer_text(german, locale="de") == "Bitte E-Mail eingeben"
         assert customer_text(english, locale="en") == "Type your email"
+
+
+def test_a_lazy_text_printed_with_the_text_filter_is_escaped(app, german_catalogue):
+    from flask import render_template_string
+    from flask_babel import lazy_gettext
+
+    with app.test_request_context("/p/x"), force_locale("de"):
+        shown = render_template_string("{{ message|text }}",
+                                       message=lazy_gettext("Your card was declined."))
+    assert shown == "Ihre &lt;b&gt;Karte&lt;/b&gt; wurde abgelehnt."
