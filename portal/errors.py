@@ -10,6 +10,7 @@ from __future__ import annotations
 from html import escape
 
 from flask import Flask, current_app, make_response, render_template, template_rendered, url_for
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import inspect as sqlalchemy_inspect
 
 from portal.extensions import db
@@ -18,25 +19,26 @@ from portal.request_guard import FileNotAccepted, FormBodyRequired, UnreadableBo
 GENERIC_BUSINESS_NAME = "Billing portal"
 _LAST_BUSINESS_NAME = "portal.last_business_name"
 
-# (title, message) by status, or by the request guard's exception class.
+# (title, message) by status, or by the request guard's exception class; translated when the
+# page is drawn, in the request's language.
 PAGES = {
-    400: ("Something was wrong with that request", "Go back, reload the page and try again."),
-    404: ("Page not found", "Check the address, or go back to the page you came from."),
-    405: ("This page cannot be used that way",
-          "Go back to the page you came from, reload it and try again."),
-    413: ("That was too much to send",
-          "Go back, shorten what you typed and try again."),
-    415: ("This form must be sent from the page it is on",
-          "Go back, reload the page and send the form from there."),
-    429: ("Too many attempts", "Wait a few minutes, then try again."),
-    500: ("Sorry, something went wrong", "Try again in a few minutes."),
-    FileNotAccepted: ("Files cannot be sent with this form",
-                      "This form takes typed text only. Go back, type the details into the "
-                      "boxes and try again."),
-    UnreadableBody: ("The form did not arrive in one piece",
-                     "Go back, reload the page and send the form again."),
-    FormBodyRequired: ("This form must be sent from the page it is on",
-                       "Go back, reload the page and send the form from there."),
+    400: (_l("Something was wrong with that request"), _l("Go back, reload the page and try again.")),
+    404: (_l("Page not found"), _l("Check the address, or go back to the page you came from.")),
+    405: (_l("This page cannot be used that way"),
+          _l("Go back to the page you came from, reload it and try again.")),
+    413: (_l("That was too much to send"),
+          _l("Go back, shorten what you typed and try again.")),
+    415: (_l("This form must be sent from the page it is on"),
+          _l("Go back, reload the page and send the form from there.")),
+    429: (_l("Too many attempts"), _l("Wait a few minutes, then try again.")),
+    500: (_l("Sorry, something went wrong"), _l("Try again in a few minutes.")),
+    FileNotAccepted: (_l("Files cannot be sent with this form"),
+                      _l("This form takes typed text only. Go back, type the details into the "
+                      "boxes and try again.")),
+    UnreadableBody: (_l("The form did not arrive in one piece"),
+                     _l("Go back, reload the page and send the form again.")),
+    FormBodyRequired: (_l("This form must be sent from the page it is on"),
+                       _l("Go back, reload the page and send the form from there.")),
 }
 # Headers of the error worth keeping on the page: which methods a URL takes, when to retry.
 _KEPT_HEADERS = ("Allow", "Retry-After")
@@ -96,13 +98,17 @@ def _template_problem(error) -> str | None:
     return None if current_app.config.get("ENV") == "production" else str(location)
 
 
-def _customer_text(text: str) -> str:
-    try:
-        from portal.designer.texts import customer_text
+def _customer_text(text) -> str:
+    """The words as texts.html rewords them; else translated; else the English (when even
+    choosing the locale fails, as it may when the database is what broke)."""
+    from portal.designer.texts import customer_text
 
-        return str(customer_text(text))
-    except Exception:  # noqa: BLE001 (the static page is the last resort)
-        return text
+    for attempt in (lambda: customer_text(text), lambda: text):
+        try:
+            return str(attempt())
+        except Exception:  # noqa: BLE001, S112 (the static page is the last resort)
+            continue
+    return str(getattr(text, "_args", (text,))[0])  # a lazy text's English words
 
 
 def _rollback() -> None:

@@ -12,6 +12,8 @@ from functools import lru_cache
 from babel import support
 from flask import current_app, has_request_context
 from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, StringField
 from wtforms.i18n import messages_path
@@ -30,7 +32,11 @@ def _strip(value):
 
 
 def _short_label(field) -> str:
-    return field.label.text.removesuffix(" (optional)")
+    """The label without its "(optional)", in English or as the locale's catalogue writes it."""
+    text = str(field.label.text)
+    for suffix in ("(optional)", str(_("(optional)"))):
+        text = text.removesuffix(suffix).rstrip() if text.endswith(suffix) else text
+    return text
 
 
 def usable_text(form, field):
@@ -42,15 +48,16 @@ def usable_text(form, field):
         values.append(field.data)
     if any(not isinstance(value, str) for value in values):
         field.data = None
-        raise StopValidation(f"{_short_label(field)} must be typed in as text")
+        raise StopValidation(_("%(short_label)s must be typed in as text",
+                               short_label=_short_label(field)))
     # Checked after the filters, so a tab or line break pasted around a value is just trimmed.
     checked = field.data if isinstance(field.data, str) else "".join(values)
     if _CONTROL.search(checked):
-        raise StopValidation(f"{_short_label(field)} must not contain control characters "
-                             "such as tabs or line breaks")
+        raise StopValidation(_("%(short_label)s must not contain control characters such as "
+                               "tabs or line breaks", short_label=_short_label(field)))
     if _UNREADABLE in checked:
-        raise StopValidation(f"{_short_label(field)} has a character that could not be read: "
-                             "type it again")
+        raise StopValidation(_("%(short_label)s has a character that could not be read: type it "
+                               "again", short_label=_short_label(field)))
 
 
 def ascii_digits_only(noun: str):
@@ -60,7 +67,7 @@ def ascii_digits_only(noun: str):
     def check(form, field):
         value = field.data if isinstance(field.data, str) else ""
         if any(unicodedata.category(ch) in ("Nd", "No") and not ch.isascii() for ch in value):
-            raise StopValidation(f"Enter {noun} using the digits 0 to 9")
+            raise StopValidation(_("Enter %(noun)s using the digits 0 to 9", noun=noun))
 
     return check
 
@@ -126,20 +133,21 @@ def text_field(label: str, *, required: str | None = None, max_length: int = 200
     # DataRequired checks the stripped value, so "   " counts as empty.
     validators = [DataRequired(message=required)] if required else [Optional()]
     validators.append(
-        Length(max=max_length, message=f"{label} must be {max_length} characters or fewer")
+        Length(max=max_length, message=_l("%(label)s must be %(max_length)s characters or fewer",
+                                          label=label, max_length=max_length))
     )
     return StringField(label, validators=validators, **kwargs)
 
 
-def email_field(label: str = "Email address", **kwargs):
+def email_field(label: str = _l("Email address"), **kwargs):
     """An email field with the messages customers understand."""
     return EmailField(
         label,
         validators=[
-            DataRequired(message="Enter your email address"),
-            Length(max=320, message="Email address must be 320 characters or fewer"),
+            DataRequired(message=_l("Enter your email address")),
+            Length(max=320, message=_l("Email address must be 320 characters or fewer")),
             Email(
-                message="Enter an email address in the correct format, like name@example.com",
+                message=_l("Enter an email address in the correct format, like name@example.com"),
                 check_deliverability=False,
             ),
         ],

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from babel.dates import format_date
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -37,12 +39,14 @@ from portal.payments.gateway import DECLINE_MESSAGES, PaymentGateway
 from portal.payments.models import Payment, PaymentMethod
 from portal.portal_settings.operations import get_branding
 from portal.subscriptions.models import Subscription
+from portal.translation import N_
 
 log = logging.getLogger("portal.billing")
 
 ACTOR = "system"
 NO_CARD = "payment_method_missing"
-NO_CARD_MESSAGE = "There is no card on file to charge. Add a card, then pay this invoice."
+# Stored with the failed payment in English; shown translated (portal.translation.shown).
+NO_CARD_MESSAGE = N_("There is no card on file to charge. Add a card, then pay this invoice.")
 
 
 def attempt_key(invoice_id: str, attempt: int) -> str:
@@ -378,23 +382,25 @@ def _email_failure(session: Session, invoice: Invoice, *, attempt: int,
     locale = email_locale(invoice.customer)
     context = email_context(session, invoice, locale)
     failed = [p for p in automatic_attempts(session, invoice.id) if p.status == "failed"]
-    context.update({
-        "attempt": attempt,
-        "failure_message": operations.decline_message(failed[-1]) if failed else None,
-        "card_label": operations.card_label(failed[-1].payment_method) if failed else None,
-        "next_attempt": next_at.isoformat() if next_at else None,
-        "next_attempt_text": _long_date(next_at, locale),
-        "outcome": outcome,
-    })
+    with force_locale(locale):  # the decline and the card in the email's language
+        context.update({
+            "attempt": attempt,
+            "failure_message": operations.decline_message(failed[-1]) if failed else None,
+            "card_label": operations.card_label(failed[-1].payment_method) if failed else None,
+            "next_attempt": next_at.isoformat() if next_at else None,
+            "next_attempt_text": _long_date(next_at, locale),
+            "outcome": outcome,
+        })
     business = context["business_name"]
     if not final:
-        subject = f"Your payment to {business} failed"
+        subject = _l("Your payment to %(business)s failed", business=business)
     elif outcome == "canceled":
-        subject = f"Your {business} subscription has been canceled"
+        subject = _l("Your %(business)s subscription has been canceled", business=business)
     elif outcome == "unpaid":
-        subject = f"Your {business} subscription is on hold until you pay"
+        subject = _l("Your %(business)s subscription is on hold until you pay",
+                     business=business)
     else:
-        subject = f"We could not collect your payment to {business}"
+        subject = _l("We could not collect your payment to %(business)s", business=business)
     queue_email_once(session, dedupe_key=f"{invoice.id}:payment_failed:{attempt}",
                      to=invoice.customer.email, subject=subject,
                      template="billing_payment_failed_final" if final else "billing_payment_failed",
@@ -407,6 +413,7 @@ def queue_invoice_email(session: Session, invoice: Invoice, *, now: datetime) ->
     locale = email_locale(invoice.customer)
     context = email_context(session, invoice, locale)
     queue_email_once(session, dedupe_key=f"{invoice.id}:invoice_sent", to=invoice.customer.email,
-                     subject=f"Your {context['business_name']} invoice {invoice.number}",
+                     subject=_l("Your %(business_name)s invoice %(number)s",
+                                business_name=context["business_name"], number=invoice.number),
                      template="billing_invoice", context=context, now=now,
                      locale=locale)

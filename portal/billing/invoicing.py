@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from babel.dates import format_date
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -30,19 +32,26 @@ from portal.invoices.numbering import allocate_invoice_number
 from portal.money import format_money
 from portal.portal_settings.operations import get_branding
 from portal.subscriptions.models import Subscription
+from portal.translation import current_locale
 
 
 def describe_period_line(quantity: int, price: Price, start: datetime, end: datetime) -> str:
     """The line customers read: "1 × Pro (Dec 1, 2026 – Jan 1, 2027)", and for a product sold
     by the unit "Team: 3 seats × $10.00 per seat (Dec 1, 2026 – Jan 1, 2027)". Written into
     the invoice, so a later change to the product never rewrites an invoice already sent."""
-    period = f"({start:%b %-d, %Y} – {end:%b %-d, %Y})"
+    # Written in the language in force when the line is made (the page's, for a customer's
+    # own change) and stored as written: an invoice is never reworded afterwards.
+    locale = current_locale()
+    start_text = format_date(start, "medium", locale=locale)
+    end_text = format_date(end, "medium", locale=locale)
     label = price.product.unit_label
     if not label:
-        return f"{quantity} × {price.product.name} {period}"
-    each = format_money(price.unit_amount, price.currency)
-    return (f"{price.product.name}: {quantity_text(quantity, label)} × {each} per {label} "
-            f"{period}")
+        return _("%(quantity)s × %(name)s (%(start)s – %(end)s)", quantity=quantity,
+                 name=price.product.name, start=start_text, end=end_text)
+    each = format_money(price.unit_amount, price.currency, locale)
+    return _("%(name)s: %(quantity_text)s × %(each)s per %(label)s (%(start)s – %(end)s)",
+             name=price.product.name, quantity_text=quantity_text(quantity, label), each=each,
+             label=label, start=start_text, end=end_text)
 
 
 def period_after(subscription: Subscription, start: datetime,
@@ -268,7 +277,7 @@ def finalize_invoice(session: Session, invoice: Invoice, customer: Customer, *, 
             customer_id=customer.id, type="applied_to_invoice", amount=applied,
             currency=invoice.currency, ending_balance=invoice.ending_balance,
             invoice_id=invoice.id, created=now,
-            description=f"Applied to invoice {invoice.number}",
+            description=_("Applied to invoice %(number)s", number=invoice.number),
             creation_key=f"{invoice.id}:balance"))
     if invoice.collection_method == "send_invoice":
         invoice.due_date = now + timedelta(days=days_until_due or 30)

@@ -6,6 +6,10 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
+
 from portal.money import exponent, format_money
 
 # Stripe's own ceiling for a price's unit amount: eight digits of minor units ($999,999.99).
@@ -72,12 +76,49 @@ def quantity_text(quantity: int, unit_label: str | None) -> str:
     return f"{quantity} {plural(unit_label, quantity)}" if unit_label else str(quantity)
 
 
+# Stripe's intervals, each as a whole phrase: "per month" is not "per" and a translated "month".
+_INTERVAL_NAMES = {"day": _l("day"), "week": _l("week"), "month": _l("month"),
+                   "year": _l("year")}
+_PER_INTERVAL = {"day": _l("per day"), "week": _l("per week"), "month": _l("per month"),
+                 "year": _l("per year")}
+
+
+def _every(count: int, interval: str) -> str:
+    if interval == "day":
+        return ngettext("every %(count)s day", "every %(count)s days", count, count=count)
+    if interval == "week":
+        return ngettext("every %(count)s week", "every %(count)s weeks", count, count=count)
+    if interval == "month":
+        return ngettext("every %(count)s month", "every %(count)s months", count, count=count)
+    if interval == "year":
+        return ngettext("every %(count)s year", "every %(count)s years", count, count=count)
+    return f"every {count} {interval}s"  # not one of Stripe's intervals: never stored
+
+
+def interval_length_text(count: int | None, interval: str) -> str:
+    """"month", or "3 months": how long one period lasts."""
+    count = count or 1
+    if count == 1:
+        return str(_INTERVAL_NAMES.get(interval) or interval)
+    if interval == "day":
+        return ngettext("%(count)s day", "%(count)s days", count, count=count)
+    if interval == "week":
+        return ngettext("%(count)s week", "%(count)s weeks", count, count=count)
+    if interval == "month":
+        return ngettext("%(count)s month", "%(count)s months", count, count=count)
+    if interval == "year":
+        return ngettext("%(count)s year", "%(count)s years", count, count=count)
+    return f"{count} {interval}s"  # not one of Stripe's intervals: never stored
+
+
 def interval_text(price) -> str:
     """"per month", "every 3 months", or "" for a one-time price."""
     if not price.recurring_interval:
         return ""
     count, interval = price.recurring_interval_count or 1, price.recurring_interval
-    return f"per {interval}" if count == 1 else f"every {count} {interval}s"
+    if count == 1:
+        return str(_PER_INTERVAL.get(interval) or f"per {interval}")
+    return _every(count, interval)
 
 
 def unit_price_text(price, locale: str = "en", amount: int | None = None) -> str:
@@ -86,6 +127,7 @@ def unit_price_text(price, locale: str = "en", amount: int | None = None) -> str
     text = format_money(price.unit_amount if amount is None else amount, price.currency, locale)
     label = price.product.unit_label if price.product is not None else None
     if label:
-        text += f" per {label}"
+        # The unit label is the merchant's word ("seat"), shown as they wrote it.
+        text = _("%(amount)s per %(unit_label)s", amount=text, unit_label=label)
     every = interval_text(price)
-    return f"{text} {every}" if every else text
+    return _("%(price)s %(interval)s", price=text, interval=every) if every else text

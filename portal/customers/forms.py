@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from flask_babel import lazy_gettext as _l
 from wtforms import HiddenField, SelectField, StringField
 from wtforms.validators import (
     AnyOf,
@@ -19,6 +20,7 @@ from wtforms.validators import (
 from portal.customers import addresses
 from portal.customers.tax_ids import InvalidTaxId, normalize_tax_id, tax_id_type_choices
 from portal.forms import BaseForm, ascii_digits_only, email_field
+from portal.translation import current_locale
 
 try:
     from wtforms.fields.choices import SelectChoice
@@ -39,54 +41,58 @@ def _phone_number(form, field):
     if not field.data:
         return
     if not _PHONE_CHARACTERS.fullmatch(field.data):
-        raise ValidationError("Enter a phone number using only numbers, spaces, brackets, "
-                              "hyphens and a + at the start")
+        raise ValidationError(_l("Enter a phone number using only numbers, spaces, brackets, "
+                                 "hyphens and a + at the start"))
     digits = sum(ch.isdigit() for ch in field.data)
     if not 7 <= digits <= 20:
-        raise ValidationError("Enter a phone number with between 7 and 20 digits, "
-                              "like 01632 960 001 or +44 808 157 0192")
+        raise ValidationError(_l("Enter a phone number with between 7 and 20 digits, "
+                                 "like 01632 960 001 or +44 808 157 0192"))
 
 
 def _single_spaces(value):
     return " ".join(value.split()) if isinstance(value, str) else value
 
 
-def phone_field(label: str = "Phone number"):
+def phone_field(label: str = _l("Phone number")):
     return StringField(label, filters=[_single_spaces], validators=[
         Optional(),
-        Length(max=40, message=f"{label} must be 40 characters or fewer"),
+        Length(max=40, message=_l("%(label)s must be 40 characters or fewer", label=label)),
         _phone_number,
     ])
 
 
-def _text(label: str, noun: str, *, required: bool = False, max_length: int = 200):
-    """A text field; ``noun`` names it in messages ("the first line of the address")."""
-    shown = label if required else f"{label} (optional)"
+def _text(label: str, *, required: str | None = None, max_length: int = 200):
+    """A text field; ``required`` is the message for it left empty ("Enter the first line of
+    the address"), and without it the field is optional."""
+    shown = label if required else _l("%(label)s (optional)", label=label)
     # DataRequired, not InputRequired: it sees the value after stripping, so "   " is empty.
-    validators = [DataRequired(message=f"Enter {noun}")] if required else [Optional()]
+    validators = [DataRequired(message=required)] if required else [Optional()]
     validators.append(Length(max=max_length,
-                             message=f"{label} must be {max_length} characters or fewer"))
+                             message=_l("%(label)s must be %(max_length)s characters or fewer",
+                                        label=label, max_length=max_length)))
     return StringField(shown, validators=validators)
 
 
 class NameForm(BaseForm):
-    name = _text("Name", "your name or your business's name", required=True, max_length=256)
+    name = _text(_l("Name"), required=_l("Enter your name or your business's name"),
+                 max_length=256)
 
 
 class EmailForm(BaseForm):
-    email = email_field("Email address")
+    email = email_field(_l("Email address"))
 
 
 class PhoneForm(BaseForm):
     phone = phone_field()
 
 
-COUNTRY_PROMPT = ("", "Select a country or region")
+COUNTRY_PROMPT = ("", _l("Select a country or region"))
 
 
-@lru_cache(maxsize=1)
-def _country_options() -> list:
-    return _choices([COUNTRY_PROMPT, *addresses.countries()])
+@lru_cache(maxsize=16)
+def _country_options(locale: str) -> list:
+    """The countries named in ``locale`` (Babel's names), sorted as that language reads them."""
+    return _choices([COUNTRY_PROMPT, *addresses.countries(locale)])
 
 
 class AddressForm(BaseForm):
@@ -95,13 +101,13 @@ class AddressForm(BaseForm):
     # The country the fields on screen were made for. When the posted country differs, the
     # form is shown again with that country's fields instead of being saved.
     shown_country = HiddenField()
-    country = SelectField("Country or region", validate_choice=False, validators=[
-        InputRequired(message="Select the country or region"),
+    country = SelectField(_l("Country or region"), validate_choice=False, validators=[
+        InputRequired(message=_l("Select the country or region")),
         AnyOf([code for code, _ in addresses.countries()],
-              message="Select the country or region from the list"),
+              message=_l("Select the country or region from the list")),
     ])
-    line1 = _text("Address line 1", "the first line of the address", required=True)
-    line2 = _text("Address line 2", "the second line of the address")
+    line1 = _text(_l("Address line 1"), required=_l("Enter the first line of the address"))
+    line2 = _text(_l("Address line 2"))
 
     address_format: addresses.AddressFormat = addresses.GENERIC_FORMAT
     # The order fields appear on screen; the country's own fields are added to the class last.
@@ -109,7 +115,7 @@ class AddressForm(BaseForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.country.choices = _country_options()
+        self.country.choices = _country_options(current_locale())
 
     @property
     def error_list(self) -> list[tuple[str, str]]:
@@ -144,9 +150,9 @@ class AddressForm(BaseForm):
 
 
 class ShippingAddressForm(AddressForm):
-    name = _text("Name of the person receiving deliveries",
-                 "the name of the person receiving deliveries", required=True, max_length=256)
-    phone = phone_field("Phone number for deliveries (optional)")
+    name = _text(_l("Name of the person receiving deliveries"),
+                 required=_l("Enter the name of the person receiving deliveries"), max_length=256)
+    phone = phone_field(_l("Phone number for deliveries (optional)"))
 
 
 @lru_cache(maxsize=600)
@@ -155,29 +161,36 @@ def address_form_class(country: str | None, base: type[AddressForm] = AddressFor
     fmt = addresses.address_format(country)
     attrs: dict = {"address_format": fmt}
     if fmt.city_shown:
-        attrs["city"] = _text(fmt.city_label, f"the {fmt.city_label.lower()}",
-                              required=fmt.city_required, max_length=100)
+        attrs["city"] = _text(fmt.city_label, max_length=100, required=_l(
+            "Enter the %(city_noun)s", city_noun=fmt.city_noun) if fmt.city_required else None)
     if fmt.state_shown:
         if fmt.state_choices:
-            label = fmt.state_label if fmt.state_required else f"{fmt.state_label} (optional)"
-            first = InputRequired(message=f"Select the {fmt.state_noun}") \
+            label = fmt.state_label if fmt.state_required \
+                else _l("%(state_label)s (optional)", state_label=fmt.state_label)
+            first = InputRequired(message=_l("Select the %(state_noun)s",
+                                             state_noun=fmt.state_noun)) \
                 if fmt.state_required else Optional()
-            not_listed = f"Select the {fmt.state_noun} from the list"  # noqa: S608 (words, not SQL)
+            not_listed = _l("Select the %(state_noun)s from the list", state_noun=fmt.state_noun)
+            prompt = _l("Select a %(state_noun)s", state_noun=fmt.state_noun)
             attrs["state"] = SelectField(
-                label, choices=_choices([("", f"Select a {fmt.state_noun}"), *fmt.state_choices]),
+                label, choices=_choices([("", prompt), *fmt.state_choices]),
                 validate_choice=False,
                 validators=[first, AnyOf([code for code, _ in fmt.state_choices],
                                          message=not_listed)])
         else:
-            attrs["state"] = _text(fmt.state_label, f"the {fmt.state_noun}",
-                                   required=fmt.state_required, max_length=100)
+            attrs["state"] = _text(fmt.state_label, max_length=100, required=_l(
+                "Enter the %(state_noun)s", state_noun=fmt.state_noun)
+                if fmt.state_required else None)
     if fmt.postal_code_shown:
         label = fmt.postal_code_label if fmt.postal_code_required \
-            else f"{fmt.postal_code_label} (optional)"
+            else _l("%(postal_code_label)s (optional)", postal_code_label=fmt.postal_code_label)
         # Whether it is required and real is checked in AddressForm.validate, with the state.
         attrs["postal_code"] = StringField(label, validators=[
-            Optional(), ascii_digits_only(f"the {fmt.postal_code_noun}"), Length(max=20, message=f"{fmt.postal_code_label} must be 20 characters "
-                                               "or fewer")])
+            Optional(),
+            ascii_digits_only(_l("the %(postal_code_noun)s",
+                                 postal_code_noun=fmt.postal_code_noun)),
+            Length(max=20, message=_l("%(postal_code_label)s must be 20 characters or fewer",
+                                      postal_code_label=fmt.postal_code_label))])
     return type(f"{base.__name__}_{country or 'any'}", (base,), attrs)
 
 
@@ -189,19 +202,19 @@ def address_form(country: str | None, *, base: type[AddressForm] = AddressForm, 
 
 
 class TaxIdForm(BaseForm):
-    type = SelectField("Type", validate_choice=False, validators=[
-        InputRequired(message="Select the type of tax ID"),
+    type = SelectField(_l("Type"), validate_choice=False, validators=[
+        InputRequired(message=_l("Select the type of tax ID")),
         AnyOf([code for code, _ in tax_id_type_choices()],
-              message="Select the type of tax ID from the list"),
+              message=_l("Select the type of tax ID from the list")),
     ])
-    value = _text("Number", "the tax ID number", required=True, max_length=64)
-    _ascii_digits = staticmethod(ascii_digits_only("the tax ID number"))
+    value = _text(_l("Number"), required=_l("Enter the tax ID number"), max_length=64)
+    _ascii_digits = staticmethod(ascii_digits_only(_l("the tax ID number")))
 
     normalized: tuple[str, str | None] | None = None
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.type.choices = _choices([("", "Select a type"), *tax_id_type_choices()])
+        self.type.choices = _choices([("", _l("Select a type")), *tax_id_type_choices()])
 
     def validate_value(self, field):
         if self.type.errors or not field.data:

@@ -10,6 +10,8 @@ import re
 from datetime import datetime
 
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -33,7 +35,7 @@ SECTIONS = ("name", "email", "phone", "address", "shipping", "tax_id")
 
 # Enough for a business registered in several places; a bound, so the list stays a list.
 MAX_TAX_IDS = 10
-DUPLICATE_TAX_ID = "You have already added this tax ID"
+DUPLICATE_TAX_ID = _l("You have already added this tax ID")
 
 
 class TaxIdRefused(ValueError):
@@ -90,8 +92,8 @@ def add_tax_id(session: Session, customer: Customer, type: str, value: str, *,
     if any(t.type == type and t.value == number for t in existing):
         raise TaxIdRefused(DUPLICATE_TAX_ID)
     if len(existing) >= MAX_TAX_IDS:
-        raise TaxIdRefused(f"You can add up to {MAX_TAX_IDS} tax IDs. "
-                           "Remove one you no longer use first")
+        raise TaxIdRefused(_("You can add up to %(max_tax_ids)s tax IDs. Remove one you no "
+                             "longer use first", max_tax_ids=MAX_TAX_IDS))
     tax_id = TaxId(customer_id=customer.id, type=type, value=number, country=country,
                    created=now)
     try:

@@ -9,6 +9,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
@@ -202,7 +203,7 @@ def update_name(customer):
     """Save a new name."""
     form = NameForm()
     changes = {"name": form.name.data} if form.validate() else None
-    return _save(customer, "name", form, changes, "Your name has been updated")
+    return _save(customer, "name", form, changes, _("Your name has been updated"))
 
 
 @bp.get("/billing-information/email")
@@ -221,7 +222,7 @@ def update_email(customer):
     """Save a new email address."""
     form = EmailForm()
     changes = {"email": form.email.data} if form.validate() else None
-    return _save(customer, "email", form, changes, "Your email address has been updated")
+    return _save(customer, "email", form, changes, _("Your email address has been updated"))
 
 
 @bp.get("/billing-information/phone")
@@ -240,8 +241,8 @@ def update_phone(customer):
     """Save a new phone number, or remove it when left empty."""
     form = PhoneForm()
     changes = {"phone": form.phone.data} if form.validate() else None
-    message = "Your phone number has been updated" if form.phone.data \
-        else "Your phone number has been removed"
+    message = _("Your phone number has been updated") if form.phone.data \
+        else _("Your phone number has been removed")
     return _save(customer, "phone", form, changes, message)
 
 
@@ -287,7 +288,7 @@ def update_address(customer):
     changes = None
     if form.validate():
         changes = {f"address_{part}": value for part, value in form.address_values().items()}
-    return _save(customer, "address", form, changes, "Your billing address has been updated")
+    return _save(customer, "address", form, changes, _("Your billing address has been updated"))
 
 
 @bp.get("/billing-information/shipping-address")
@@ -315,7 +316,7 @@ def update_shipping_address(customer):
     if form.validate():
         changes = {f"shipping_{part}": value for part, value in form.address_values().items()}
         changes.update(shipping_name=form.name.data, shipping_phone=form.phone.data or None)
-    return _save(customer, "shipping", form, changes, "Your shipping address has been updated")
+    return _save(customer, "shipping", form, changes, _("Your shipping address has been updated"))
 
 
 @bp.post("/billing-information/shipping-address/remove")
@@ -324,7 +325,7 @@ def update_shipping_address(customer):
 def remove_shipping_address(customer):
     """Remove the shipping address."""
     changes = dict.fromkeys(operations.SHIPPING_FIELDS)
-    return _save(customer, "shipping", None, changes, "Your shipping address has been removed")
+    return _save(customer, "shipping", None, changes, _("Your shipping address has been removed"))
 
 
 @bp.post("/billing-information/tax-ids")
@@ -342,7 +343,7 @@ def add_tax_id(customer):
             form.value.errors = [*form.value.errors, refused.message]
         else:
             db.session.commit()
-            return _changed(customer, "tax_id", f"Tax ID {tax_id.value} has been added")
+            return _changed(customer, "tax_id", _("Tax ID %(value)s has been added", value=tax_id.value))
     return _billing_page(customer, form=form, tax_id_form=form, fragment="tax_id", status=422)
 
 
@@ -360,4 +361,4 @@ def remove_tax_id(customer, tax_id_id: str):
     operations.remove_tax_id(db.session, customer, tax_id, now=utcnow(),
                              actor=customer_actor(customer.id))
     db.session.commit()
-    return _changed(customer, "tax_id", f"Tax ID {value} has been removed")
+    return _changed(customer, "tax_id", _("Tax ID %(value)s has been removed", value=value))

@@ -4,8 +4,11 @@ knows what ``texts.html`` can reword.
 Found where a text is flashed, passed as a validator's or a refusal's ``message``, raised as a
 ``...Refused``/``...Error``/``ValidationError``, given as an email ``subject=``, a field's label,
 assigned to a ``message``/``notice``/``reason`` variable, or kept in a ``...MESSAGES`` table or
-the error pages' ``PAGES``. An f-string's values become ``{placeholders}``, which is how a
-texts.html pattern matches them. Texts a function builds in pieces appear as their pieces.
+the error pages' ``PAGES``; and every text given to Flask-Babel's ``_()``/``_l()``/``gettext()``/
+``lazy_gettext()``/``ngettext()`` (both forms) or marked with ``N_()``, wherever it is. An
+f-string's values, and a gettext text's ``%(name)s`` placeholders, become ``{placeholders}``,
+which is how a texts.html pattern matches them (texts.html rewords the text as shown, after
+translation). Texts a function builds in pieces appear as their pieces.
 """
 
 from __future__ import annotations
@@ -24,6 +27,22 @@ _MESSAGE_VARIABLE = re.compile(r"(^|_)(message|messages|notice|reason|refusal|er
 _MESSAGE_KEYWORDS = {"message", "notice_message", "reason", "failure_message", "error"}
 _TABLE_NAME = re.compile(r"(MESSAGES|^PAGES)$")
 _STR_METHODS = {"lower", "upper", "title", "capitalize", "strip"}
+# Flask-Babel's functions (as the portal imports them) and the argument positions of their texts.
+_GETTEXT = {"_": (0,), "_l": (0,), "gettext": (0,), "lazy_gettext": (0,), "N_": (0,),
+            "ngettext": (0, 1), "lazy_ngettext": (0, 1), "pgettext": (1,), "lazy_pgettext": (1,)}
+# %(name)s, %(num)d, ... and the %% that stands for one %.
+_GETTEXT_PLACEHOLDER = re.compile(r"%\((\w+)\)[-#0 +]*\d*(?:\.\d+)?[sdifr]|%%")
+
+
+def _from_gettext(text: str) -> str:
+    """A gettext text as texts.html patterns write it: "Tax ID %(value)s" -> "Tax ID {value}"."""
+    return _GETTEXT_PLACEHOLDER.sub(lambda m: "%" if m[0] == "%%" else "{" + m[1] + "}", text)
+
+
+def _call_name(node: ast.Call) -> str:
+    func = node.func
+    return func.id if isinstance(func, ast.Name) else (
+        func.attr if isinstance(func, ast.Attribute) else "")
 
 
 @dataclass
@@ -81,6 +100,15 @@ class _Collector(ast.NodeVisitor):
             return ["".join(parts)]
         if isinstance(expr, ast.Name) and expr.id in self.constants:
             return [self.constants[expr.id]]
+        if isinstance(expr, ast.Call):
+            name = _call_name(expr)
+            if name in _GETTEXT:
+                return [_from_gettext(expr.args[i].value) for i in _GETTEXT[name]
+                        if i < len(expr.args) and isinstance(expr.args[i], ast.Constant)
+                        and isinstance(expr.args[i].value, str)]
+            if name == "str" and len(expr.args) == 1:  # str(_l("...")) for a flash
+                return self.texts(expr.args[0])
+            return []
         if isinstance(expr, ast.IfExp):
             return self.texts(expr.body) + self.texts(expr.orelse)
         if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add):
@@ -99,8 +127,13 @@ class _Collector(ast.NodeVisitor):
     # -- where texts are --
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
-        name = func.id if isinstance(func, ast.Name) else (
-            func.attr if isinstance(func, ast.Attribute) else "")
+        name = _call_name(node)
+        if name in _GETTEXT:
+            # Wherever it is, a text given to gettext is shown to someone; a place below that
+            # says what kind of text it is (a flash, a label) was visited first and named it.
+            self.add(node, "text", node.lineno)
+            self.generic_visit(node)  # its keywords are values, not texts
+            return
         if name == "flash" and node.args:
             self.add(node.args[0], "flash message", node.lineno)
         elif name in self.message_params and len(node.args) > self.message_params[name]:

@@ -29,6 +29,7 @@ import weakref
 from dataclasses import dataclass
 
 from flask import Flask, current_app, has_request_context
+from flask_babel.speaklater import LazyString
 from jinja2 import Environment, Undefined, pass_environment
 
 TEXTS_TEMPLATE = "texts.html"
@@ -159,6 +160,10 @@ def customer_text(text, *, locale: str | None = None, environment: Environment |
     (the start-up check has refused the broken ones it can see already)."""
     if text is None or isinstance(text, Undefined):
         return text
+    if isinstance(text, LazyString):
+        # A lazy text (_l) says it is markup (__html__), so Jinja would print it unescaped:
+        # as a plain string it is escaped like every other Python message.
+        text = str(text)
     key = str(text)
     if not key:
         return text

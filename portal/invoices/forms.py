@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from wtforms import HiddenField, RadioField
 from wtforms.validators import InputRequired, ValidationError
 
@@ -17,12 +18,13 @@ class CardChoiceField(RadioField):
         if not self.raw_data:
             return  # InputRequired says what to do
         if self.data not in {value for value, _label in self.choices or []}:
-            raise ValidationError("Choose one of your saved cards")
+            raise ValidationError(_l("Choose one of your saved cards"))
 
 
 class PayInvoiceForm(BaseForm):
     payment_method = CardChoiceField(
-        "Pay with", choices=[], validators=[InputRequired(message="Choose a card to pay with")]
+        _l("Pay with"), choices=[],
+        validators=[InputRequired(message=_l("Choose a card to pay with"))],
     )
     # Made when the form is drawn: the same form sent twice carries the same key, and the
     # second send is answered with the first one's result instead of a second charge.
@@ -43,6 +45,6 @@ class PayInvoiceForm(BaseForm):
         valid = super().validate(extra_validators)
         if not is_form_key(self.idempotency_key.data):
             # A form-wide message: the summary cannot link to a hidden field.
-            self.form_errors.append("This form has expired. Check the details and pay again.")
+            self.form_errors.append(_l("This form has expired. Check the details and pay again."))
             valid = False
         return valid

@@ -24,6 +24,7 @@ from portal.locking import lock_subscription
 from portal.payments.gateway import DECLINE_MESSAGES, PaymentGateway
 from portal.payments.models import Payment, PaymentMethod
 from portal.subscriptions.models import Subscription
+from portal.translation import shown
 
 log = logging.getLogger("portal.invoices")
 
@@ -37,6 +38,13 @@ STATUS_LABELS = {
     "paid": _l("Paid"),
     "void": _l("Void"),
     "uncollectible": _l("Uncollectible"),
+}
+# Whole sentences, not the status label lower-cased inside one: not every language can.
+NOT_PAYABLE_MESSAGES = {
+    "draft": _l("This invoice cannot be paid: it is draft."),
+    "paid": _l("This invoice cannot be paid: it is paid."),
+    "void": _l("This invoice cannot be paid: it is void."),
+    "uncollectible": _l("This invoice cannot be paid: it is uncollectible."),
 }
 _ID = re.compile(r"[A-Za-z0-9_]{1,40}")
 _FORM_KEY = re.compile(r"[A-Za-z0-9_-]{16,100}")
@@ -52,8 +60,16 @@ def display_status(invoice: Invoice, now: datetime) -> str:
 
 
 def status_label(status: str) -> str:
-    # str(): callers lower() it, put it in f-strings and flash() it (the session is JSON).
-    return str(STATUS_LABELS.get(status, status.replace("_", " ").capitalize()))
+    return str(STATUS_LABELS.get(status) or status.replace("_", " ").capitalize())
+
+
+def not_payable_message(status: str) -> str:
+    """Why an invoice in ``status`` cannot be paid, as one sentence."""
+    message = NOT_PAYABLE_MESSAGES.get(status)
+    if message is not None:
+        return str(message)
+    return _("This invoice cannot be paid: it is %(status_label)s.",
+             status_label=status_label(status).lower())
 
 
 def card_label(method: PaymentMethod | None) -> str:
@@ -202,10 +218,11 @@ def is_payable(invoice: Invoice) -> bool:
 
 
 def decline_message(payment: Payment) -> str:
-    """Why a payment failed, in the words customers are shown everywhere."""
-    return (DECLINE_MESSAGES.get(payment.failure_code or "")
-            or payment.failure_message
-            or DECLINE_MESSAGES["card_declined"])
+    """Why a payment failed, in the words customers are shown everywhere (stored in English,
+    shown in the page's or email's language)."""
+    return shown(DECLINE_MESSAGES.get(payment.failure_code or "")
+                 or payment.failure_message
+                 or DECLINE_MESSAGES["card_declined"])
 
 
 # ---- paying ----------------------------------------------------------------------------------
@@ -287,7 +304,7 @@ def pay_invoice(session: Session, invoice: Invoice, payment_method: PaymentMetho
     soon as it is known. Raises PaymentRefused when nothing was attempted.
     """
     if not is_form_key(idempotency_key):
-        raise PaymentRefused("invalid_key", "Reload the page and try again.")
+        raise PaymentRefused("invalid_key", _("Reload the page and try again."))
     return charge_invoice(session, invoice, payment_method,
                           key=payment_key(invoice.id, idempotency_key), now=now, actor=actor,
                           gateway=gateway)
@@ -357,7 +374,8 @@ def _claim(session: Session, invoice: Invoice, method: PaymentMethod, key: str, 
         if earlier.payment_method_id != method.id:
             raise PaymentRefused(
                 "key_reused",
-                "This form was already used to pay with another card. Check the card and pay again.",
+                _("This form was already used to pay with another card. Check the card and pay "
+                  "again."),
             )
         return _result_of(earlier)
     if invoice.status == "paid":
@@ -366,23 +384,22 @@ def _claim(session: Session, invoice: Invoice, method: PaymentMethod, key: str, 
         return PayResult("already_paid", done[-1] if done else None, replayed=True)
     if invoice.status != "open":
         session.commit()
-        raise PaymentRefused("not_payable", "This invoice cannot be paid: it is "
-                             f"{status_label(invoice.status).lower()}.")
+        raise PaymentRefused("not_payable", not_payable_message(invoice.status))
     if _payments_of(session, invoice.id, "processing"):
         session.commit()
         raise PaymentRefused(
             "in_progress",
-            "A payment for this invoice is already being processed, so we have not charged you "
-            "again. Check this page again in a minute.",
+            _("A payment for this invoice is already being processed, so we have not charged "
+              "you again. Check this page again in a minute."),
         )
     if method.customer_id != invoice.customer_id or method.detached_at is not None:
         session.commit()
-        raise PaymentRefused("payment_method_unknown", "Choose one of your saved cards",
+        raise PaymentRefused("payment_method_unknown", _("Choose one of your saved cards"),
                              "payment_method")
     if is_expired(method, now):
         session.commit()
         raise PaymentRefused("expired_card",
-                             "This card has expired. Choose another card or add a new one.",
+                             _("This card has expired. Choose another card or add a new one."),
                              "payment_method")
     amount = invoice.amount_remaining
     if amount == 0:

@@ -8,6 +8,7 @@ from io import BytesIO
 
 from flask import Blueprint, abort, current_app, flash, request, send_file, url_for
 from flask_babel import get_locale, get_timezone
+from flask_babel import gettext as _
 
 from portal.customers.auth import customer_required, feature_required
 from portal.dbtypes import utcnow
@@ -179,7 +180,7 @@ def pay_invoice(customer, invoice_id):
         form.payment_method.errors.append(result.message)
         return _render_invoice(customer, invoice, form=form, status=422)
     if result.status == "processing":
-        return _finished(customer, invoice, kind="info", message=(
+        return _finished(customer, invoice, kind="info", message=_(
             "We are still confirming this payment with your card issuer, so do not pay again. "
             "Check this page in a few minutes."))
     return _finished(customer, invoice, already=result.status == "already_paid" or result.replayed)
@@ -191,13 +192,13 @@ def _finished(customer, invoice, *, already: bool = False, message: str | None =
     db.session.refresh(invoice)
     if message is None:
         if invoice.status == "paid" and already:
-            message, kind = "This invoice is already paid. You have not been charged again.", "info"
+            message = _("This invoice is already paid. You have not been charged again.")
+            kind = "info"
         elif invoice.status == "paid":
-            message = (f"Payment of {_money(invoice.amount_paid, invoice.currency)} received. "
-                       "Thank you.")
+            message = _("Payment of %(money)s received. Thank you.",
+                        money=_money(invoice.amount_paid, invoice.currency))
         else:
-            message, kind = (f"This invoice cannot be paid: it is "
-                             f"{operations.status_label(invoice.status).lower()}."), "warning"
+            message, kind = operations.not_payable_message(invoice.status), "warning"
     if not wants_fragment():
         flash(message, kind)
         return see_other(url_for("invoices.invoice_detail", invoice_id=invoice.id))

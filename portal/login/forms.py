@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import lazy_gettext as _l
 from wtforms import StringField
 from wtforms.validators import DataRequired, Regexp
 
@@ -16,19 +17,20 @@ def _digits_only(value):
 
 
 class EmailForm(BaseForm):
-    email = email_field("Email address")
+    email = email_field(_l("Email address"))
 
 
 class CodeForm(BaseForm):
     code = StringField(
-        "Code from the email",
+        _l("Code from the email"),
         filters=[_digits_only],
         validators=[
             # DataRequired looks after the filters, so a field of spaces counts as empty.
-            DataRequired(message="Enter the code from the email"),
+            DataRequired(message=_l("Enter the code from the email")),
             # [0-9], not \d: other scripts' digits are not what the email holds.
             Regexp(rf"^[0-9]{{{CODE_DIGITS}}}$",
-                   message=f"Enter the {CODE_DIGITS}-digit code from the email"),
+                   message=_l("Enter the %(code_digits)s-digit code from the email",
+                              code_digits=CODE_DIGITS)),
         ],
     )
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, exists, select, update
 from sqlalchemy.orm import Session
 
@@ -151,7 +152,8 @@ def queue_passcode_email(session: Session, issued: IssuedPasscode, *, typed_emai
     """
     customer = issued.customer
     to = (customer.email if customer is not None else typed_email).strip()
-    return enqueue_email(session, to=to, subject=f"Your sign-in code for {business_name}",
+    return enqueue_email(session, to=to, subject=_l("Your sign-in code for %(business_name)s",
+                                                  business_name=business_name),
                          template="login_code", context={"valid_for": valid_for},
                          secret_context={"code": issued.code}, deliver=customer is not None,
                          expires_at=issued.passcode.expires_at, now=now)

@@ -13,6 +13,8 @@ from flask import (
     url_for,
 )
 from flask import session as cookie_session
+from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from portal.customers.auth import sign_in
 from portal.customers.auth import sign_out as end_sign_in
@@ -51,8 +53,8 @@ def enter_email(link_id: str):
     email = form.email.data
     breach = limits.hit(*limits.passcode_email_checks(normalize_email(email)))
     if breach:
-        form.form_errors.append(f"You have asked for too many codes. Wait {_minutes(breach.minutes)}, "
-                                "then try again.")
+        form.form_errors.append(_("You have asked for too many codes. Wait %(minutes)s, then "
+                                  "try again.", minutes=_minutes(breach.minutes)))
         return _email_step(link, form, status=429, retry_after=breach.retry_after_seconds)
 
     previous = (cookie_session.get(LOGIN_STATE) or {}).get("passcode")
@@ -79,8 +81,8 @@ def enter_code(link_id: str):
         return _code_step(link, passcode, form, status=422)
     breach = limits.hit(("LOGIN_CODE_CHECK_LIMIT_PER_IP", limits.client_ip()))
     if breach:
-        form.form_errors.append(f"Too many codes were tried from your network. "
-                                f"Wait {_minutes(breach.minutes)}, then try again.")
+        form.form_errors.append(_("Too many codes were tried from your network. Wait "
+                                  "%(minutes)s, then try again.", minutes=_minutes(breach.minutes)))
         return _code_step(link, passcode, form, status=429, retry_after=breach.retry_after_seconds)
 
     now = utcnow()
@@ -100,10 +102,12 @@ def enter_code(link_id: str):
         cookie_session.pop(LOGIN_STATE, None)
         return _start_again(link)
     messages = {
-        Outcome.WRONG: "The code is not right. Check the email and try again "
-                       f"({result.attempts_left} {'try' if result.attempts_left == 1 else 'tries'} left)",
-        Outcome.LOCKED: "That code was entered wrongly too many times. Send a new code below",
-        Outcome.EXPIRED: "That code has expired. Send a new code below",
+        Outcome.WRONG: ngettext(
+            "The code is not right. Check the email and try again (%(attempts_left)s try left)",
+            "The code is not right. Check the email and try again (%(attempts_left)s tries left)",
+            result.attempts_left, attempts_left=result.attempts_left),
+        Outcome.LOCKED: _("That code was entered wrongly too many times. Send a new code below"),
+        Outcome.EXPIRED: _("That code has expired. Send a new code below"),
     }
     form.code.errors = [messages[result.outcome]]
     return _code_step(link, passcode, form, status=422)
@@ -119,11 +123,13 @@ def resend_code(link_id: str):
     breach = limits.hit(*limits.passcode_email_checks(passcode.email_normalized))
     if breach:
         form = CodeForm(formdata=None)
-        form.form_errors.append(f"You have asked for too many codes. Wait {_minutes(breach.minutes)}, "
-                                "then use the code you already have or try again.")
+        form.form_errors.append(_("You have asked for too many codes. Wait %(minutes)s, then use "
+                                  "the code you already have or try again.",
+                                  minutes=_minutes(breach.minutes)))
         return _code_step(link, passcode, form, status=429, retry_after=breach.retry_after_seconds)
     passcode = _send_passcode(link, passcode.email_normalized, replaces=passcode.id)
-    message = f"We sent a new code to {passcode.email_normalized}. Codes sent before no longer work."
+    message = _("We sent a new code to %(email_normalized)s. Codes sent before no longer work.",
+                email_normalized=passcode.email_normalized)
     if wants_fragment():
         return _code_step(link, passcode, CodeForm(formdata=None), notice_message=message)
     flash(message, "success")
@@ -183,10 +189,10 @@ def _start_again(link):
     """No usable passcode: back to the email step."""
     if wants_fragment():
         response = _email_step(link, EmailForm(formdata=None),
-                               notice_message="Enter your email address to get a new code.")
+                               notice_message=_("Enter your email address to get a new code."))
         response.headers["HX-Push-Url"] = url_for("login.enter_email", link_id=link.id)
         return response
-    flash("Enter your email address to get a new code.", "info")
+    flash(_("Enter your email address to get a new code."), "info")
     return see_other(url_for("login.enter_email", link_id=link.id))
 
 
@@ -211,4 +217,4 @@ def _code_step(link, passcode, form, *, status=200, retry_after=None, notice_mes
 
 def _minutes(count: int) -> str:
     count = max(int(count), 1)
-    return f"{count} minute" if count == 1 else f"{count} minutes"
+    return ngettext("%(count)s minute", "%(count)s minutes", count, count=count)

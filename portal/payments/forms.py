@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, StringField
 from wtforms.validators import (
     DataRequired,
@@ -50,20 +52,20 @@ def digits_of(value: str | None) -> str:
 
 
 class AddCardForm(BaseForm):
-    name = StringField("Name on card", validators=[
-        DataRequired(message="Enter the name on the card"),
-        not_a_card_number("Enter the name on the card here, and the card number below"),
-        Length(max=100, message="Name on card must be 100 characters or fewer"),
+    name = StringField(_l("Name on card"), validators=[
+        DataRequired(message=_l("Enter the name on the card")),
+        not_a_card_number(_l("Enter the name on the card here, and the card number below")),
+        Length(max=100, message=_l("Name on card must be 100 characters or fewer")),
     ])
-    number = NeverEchoedField("Card number")
-    expiry = StringField("Expiry date")
-    cvc = NeverEchoedField("Security code")
-    postal_code = StringField("Postcode or ZIP code (optional)", validators=[
+    number = NeverEchoedField(_l("Card number"))
+    expiry = StringField(_l("Expiry date"))
+    cvc = NeverEchoedField(_l("Security code"))
+    postal_code = StringField(_l("Postcode or ZIP code (optional)"), validators=[
         Optional(),
-        not_a_card_number("Enter the postcode here, and the card number above"),
-        Length(max=12, message="Postcode must be 12 characters or fewer"),
+        not_a_card_number(_l("Enter the postcode here, and the card number above")),
+        Length(max=12, message=_l("Postcode must be 12 characters or fewer")),
     ])
-    make_default = BooleanField("Make this my default payment method")
+    make_default = BooleanField(_l("Make this my default payment method"))
 
     def __init__(self, *args, now: datetime, **kwargs):
         super().__init__(*args, **kwargs)
@@ -74,30 +76,30 @@ class AddCardForm(BaseForm):
     def validate_number(self, field):
         number = digits_of(field.data)
         if not number:
-            raise ValidationError("Enter the card number")
+            raise ValidationError(_("Enter the card number"))
         if not is_ascii_digits(number):
-            raise ValidationError("Enter the card number using numbers only, like 4242 4242 4242 4242")
+            raise ValidationError(_("Enter the card number using numbers only, like 4242 4242 4242 4242"))
         if not 12 <= len(number) <= 19:
-            raise ValidationError("Enter the full card number: it is 12 to 19 digits long")
+            raise ValidationError(_("Enter the full card number: it is 12 to 19 digits long"))
         if not luhn_valid(number):
-            raise ValidationError("Check the card number: it is not a valid card number")
+            raise ValidationError(_("Check the card number: it is not a valid card number"))
 
     def validate_expiry(self, field):
         value = (field.data or "").strip()
         if not value:
-            raise ValidationError("Enter the expiry date")
+            raise ValidationError(_("Enter the expiry date"))
         match = _EXPIRY.fullmatch(value)
         if not match:
-            raise ValidationError("Enter the expiry date as MM/YY, like 04/28")
+            raise ValidationError(_("Enter the expiry date as MM/YY, like 04/28"))
         month, year = (int(g) for g in (match.group(1, 2) if match.group(1) else match.group(3, 4)))
         if not 1 <= month <= 12:
-            raise ValidationError("Enter a real expiry month, from 01 to 12")
+            raise ValidationError(_("Enter a real expiry month, from 01 to 12"))
         if year < 100:
             year += 2000
         if (year, month) < (self.now.year, self.now.month):
-            raise ValidationError("The expiry date is in the past: check the date on your card")
+            raise ValidationError(_("The expiry date is in the past: check the date on your card"))
         if year > self.now.year + 20:
-            raise ValidationError("Check the expiry year: it is more than 20 years away")
+            raise ValidationError(_("Check the expiry year: it is more than 20 years away"))
         self.exp_month, self.exp_year = month, year
 
     def validate_cvc(self, field):
@@ -105,13 +107,13 @@ class AddCardForm(BaseForm):
         number = digits_of(self.number.data)
         brand = card_brand(number) if luhn_valid(number) else None
         if brand == "amex":
-            lengths, message = (4,), "Enter the 4-digit security code from the front of your card"
+            lengths, message = (4,), _("Enter the 4-digit security code from the front of your card")
         elif brand:
-            lengths, message = (3,), "Enter the 3-digit security code from the back of your card"
+            lengths, message = (3,), _("Enter the 3-digit security code from the back of your card")
         else:
-            lengths, message = (3, 4), "Enter the 3 or 4-digit security code from your card"
+            lengths, message = (3, 4), _("Enter the 3 or 4-digit security code from your card")
         if not cvc:
-            raise ValidationError("Enter the security code")
+            raise ValidationError(_("Enter the security code"))
         if not is_ascii_digits(cvc) or len(cvc) not in lengths:
             raise ValidationError(message)
 

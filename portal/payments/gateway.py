@@ -18,6 +18,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from flask_babel import gettext as _
+
+from portal.translation import N_, shown
+
 
 @dataclass(frozen=True)
 class CardDetails:
@@ -86,18 +90,19 @@ class PaymentGateway(Protocol):
         """Tell the processor the card is no longer saved."""
 
 
-# Plain words for decline codes, shared by every gateway.
+# Plain words for decline codes, shared by every gateway. Kept in English (a failed payment
+# stores its message); shown translated through portal.translation.shown.
 DECLINE_MESSAGES = {
-    "card_declined": "Your card was declined. Try another card or contact your bank.",
-    "generic_decline": "Your card was declined. Try another card or contact your bank.",
-    "insufficient_funds": "Your card has insufficient funds. Try another card.",
-    "lost_card": "Your card was declined. Try another card or contact your bank.",
-    "stolen_card": "Your card was declined. Try another card or contact your bank.",
-    "expired_card": "Your card has expired. Check the expiry date or use another card.",
-    "incorrect_cvc": "The security code is incorrect. Check the 3 or 4 digits on your card.",
-    "incorrect_number": "The card number is not right. Check it and try again.",
-    "processing_error": "There was a problem processing your card. Try again in a few minutes.",
-    "payment_method_detached": "This card is no longer saved. Choose another card or add a new one.",
+    "card_declined": N_("Your card was declined. Try another card or contact your bank."),
+    "generic_decline": N_("Your card was declined. Try another card or contact your bank."),
+    "insufficient_funds": N_("Your card has insufficient funds. Try another card."),
+    "lost_card": N_("Your card was declined. Try another card or contact your bank."),
+    "stolen_card": N_("Your card was declined. Try another card or contact your bank."),
+    "expired_card": N_("Your card has expired. Check the expiry date or use another card."),
+    "incorrect_cvc": N_("The security code is incorrect. Check the 3 or 4 digits on your card."),
+    "incorrect_number": N_("The card number is not right. Check it and try again."),
+    "processing_error": N_("There was a problem processing your card. Try again in a few minutes."),
+    "payment_method_detached": N_("This card is no longer saved. Choose another card or add a new one."),
 }
 
 # Stripe's documented test card numbers and what they do here. "attach" outcomes refuse the
@@ -163,7 +168,7 @@ def card_brand(number: str) -> str:
 
 
 def decline(code: str) -> CardError:
-    return CardError(code, DECLINE_MESSAGES.get(code, DECLINE_MESSAGES["card_declined"]),
+    return CardError(code, shown(DECLINE_MESSAGES.get(code, DECLINE_MESSAGES["card_declined"])),
                      _FIELD_FOR_CODE.get(code))
 
 
@@ -185,19 +190,21 @@ class TestGateway:
         if not luhn_valid(number):
             raise decline("incorrect_number")
         if not 1 <= card.exp_month <= 12:
-            raise CardError("invalid_expiry_month", "Enter a real expiry month, from 01 to 12",
+            raise CardError("invalid_expiry_month", _("Enter a real expiry month, from 01 to 12"),
                             "expiry")
         if (card.exp_year, card.exp_month) < (now.year, now.month):
             raise decline("expired_card")
         brand = card_brand(number)
         cvc_length = 4 if brand == "amex" else 3
         if not (card.cvc.isascii() and card.cvc.isdigit() and len(card.cvc) == cvc_length):
-            raise CardError("invalid_cvc", f"Enter the {cvc_length}-digit security code", "cvc")
+            raise CardError("invalid_cvc", _("Enter the %(cvc_length)s-digit security code",
+                                             cvc_length=cvc_length), "cvc")
         known = TEST_CARDS.get(number)
         if known is None:
             raise CardError(
                 "card_not_supported",
-                "This card was not accepted. In test mode use a test card such as 4242 4242 4242 4242.",
+                _("This card was not accepted. In test mode use a test card such as "
+                  "4242 4242 4242 4242."),
                 "number",
             )
         brand, funding, country, outcome = known

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -65,12 +66,13 @@ class PaymentMethod(db.Model):
 
     @property
     def brand_name(self) -> str:
-        return BRAND_NAMES.get(self.card_brand, "Card")
+        return BRAND_NAMES.get(self.card_brand) or _("Card")
 
     @property
     def label(self) -> str:
         """How the card is named to the customer, e.g. "Visa ending in 4242"."""
-        return f"{self.brand_name} ending in {self.card_last4}"
+        return _("%(brand_name)s ending in %(card_last4)s", brand_name=self.brand_name,
+                 card_last4=self.card_last4)
 
     @property
     def expiry(self) -> str:

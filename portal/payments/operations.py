@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from babel.lists import format_list
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
@@ -21,6 +23,7 @@ from portal.locking import lock_customer
 from portal.payments.gateway import CardDetails, PaymentGateway, TokenizedCard
 from portal.payments.models import PaymentMethod
 from portal.subscriptions.models import LIVE_STATUSES, Subscription, SubscriptionItem
+from portal.translation import current_locale
 
 
 class PaymentMethodRefused(Exception):
@@ -109,14 +112,14 @@ def set_default_payment_method(session: Session, customer: Customer,
     session.refresh(payment_method)
     if payment_method.customer_id is None:
         raise PaymentMethodRefused(
-            f"{payment_method.label} has been removed, so it cannot be your default. "
-            "Choose another card, or add a new one."
+            _("%(label)s has been removed, so it cannot be your default. Choose another card, "
+              "or add a new one.", label=payment_method.label)
         )
     _check_owned(customer, payment_method)
     if payment_method.is_expired(now):
         raise PaymentMethodRefused(
-            f"{payment_method.label} has expired, so it cannot be your default. "
-            "Add a new card, or choose one that has not expired."
+            _("%(label)s has expired, so it cannot be your default. Add a new card, or choose "
+              "one that has not expired.", label=payment_method.label)
         )
     changed = _set_customer_default(session, customer, payment_method, now=now, actor=actor,
                                     ip_address=ip_address)
@@ -133,8 +136,7 @@ def removal_refusals(session: Session, customer: Customer, methods: list[Payment
     if not automatic:
         return {}
     attached = attached_payment_methods(session, customer)
-    reason = (f"Add another card before removing this one: your {_plan_names(automatic)} "
-              f"{'subscription is' if len(automatic) == 1 else 'subscriptions are'} paid with it")
+    reason = _removal_reason(automatic)
     refusals = {}
     for method in methods:
         others = [m for m in attached if m.id != method.id]
@@ -250,13 +252,24 @@ def _live_subscriptions(session: Session, customer: Customer, *, automatic_only:
     return list(session.scalars(query.order_by(Subscription.created, Subscription.id)).unique())
 
 
-def _plan_names(subscriptions: list[Subscription]) -> str:
+def _removal_reason(subscriptions: list[Subscription]) -> str:
+    """Why the card may not go: "your Pro and Team subscriptions are paid with it"."""
     names = []
     for subscription in subscriptions:
         for item in subscription.items:
             if item.price and item.price.product and item.price.product.name not in names:
                 names.append(item.price.product.name)
-    return format_list(names, locale="en") if names else "current"
+    count = len(subscriptions)
+    if not names:
+        return ngettext("Add another card before removing this one: your current subscription "
+                        "is paid with it",
+                        "Add another card before removing this one: your current subscriptions "
+                        "are paid with it", count)
+    return ngettext("Add another card before removing this one: your %(plan_names)s "
+                    "subscription is paid with it",
+                    "Add another card before removing this one: your %(plan_names)s "
+                    "subscriptions are paid with it", count,
+                    plan_names=format_list(names, locale=current_locale()))
 
 
 def _set_customer_default(session: Session, customer: Customer,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, request, url_for
+from flask_babel import gettext as _
 
 from portal.customers.auth import current_customer, customer_required, feature_required
 from portal.dbtypes import utcnow
@@ -92,10 +93,15 @@ def add_payment_method(customer):
         else:
             db.session.commit()
             method = attached.payment_method
-            message = (f"{method.label} was already saved." if attached.already_saved
-                       else f"{method.label} has been added.")
-            if customer.default_payment_method_id == method.id:
-                message += " It is your default payment method."
+            default = customer.default_payment_method_id == method.id
+            if attached.already_saved:
+                message = _("%(label)s was already saved. It is your default payment method.",
+                            label=method.label) if default \
+                    else _("%(label)s was already saved.", label=method.label)
+            else:
+                message = _("%(label)s has been added. It is your default payment method.",
+                            label=method.label) if default \
+                    else _("%(label)s has been added.", label=method.label)
             if not wants_fragment():
                 flash(message, "success")
                 return see_other(url_for("payments.payment_methods"))
@@ -123,8 +129,9 @@ def make_default_payment_method(customer, payment_method_id):
         db.session.rollback()
         return _render_list(customer, status=409, error=refused.message)
     db.session.commit()
-    message = (f"{method.label} is now your default payment method." if changed
-               else f"{method.label} is already your default payment method.")
+    message = (_("%(label)s is now your default payment method.", label=method.label)
+               if changed
+               else _("%(label)s is already your default payment method.", label=method.label))
     return _done(customer, message)
 
 
@@ -155,9 +162,11 @@ def remove_payment_method(customer, payment_method_id):
             return _render_list(customer, status=409, error=refused.message)
         return _render_confirm(customer, method, status=409)
     db.session.commit()
-    message = f"{method.label} has been removed."
-    if new_default is not None:
-        message += f" {new_default.label} is now your default payment method."
+    if new_default is None:
+        message = _("%(label)s has been removed.", label=method.label)
+    else:
+        message = _("%(label)s has been removed. %(new_default)s is now your default payment "
+                    "method.", label=method.label, new_default=new_default.label)
     return _done(customer, message)
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from wtforms import HiddenField, RadioField, StringField, TextAreaField
 from wtforms.validators import Length, Optional, StopValidation, ValidationError
 
@@ -38,7 +40,7 @@ class VersionForm(BaseForm):
     def validate_version(self, field):
         if whole_number(field.data) is None:
             # A hidden field the summary cannot link to: the message is for the whole form.
-            raise StopValidation("This form is out of date. Reload the page and try again.")
+            raise StopValidation(_("This form is out of date. Reload the page and try again."))
 
     def validate(self, extra_validators=None):
         valid = super().validate(extra_validators)
@@ -59,19 +61,19 @@ class ReasonField(RadioField):
 
     def pre_validate(self, form):
         if self.data and self.data not in {value for value, _label in self.choices or []}:
-            raise ValidationError("Choose one of the reasons listed")
+            raise ValidationError(_("Choose one of the reasons listed"))
 
 
 class CancelForm(VersionForm):
     """The final cancel: the optional reason and comment the merchant asks for."""
 
-    reason = ReasonField("Why are you cancelling? (optional)", choices=[], validate_choice=False,
+    reason = ReasonField(_l("Why are you cancelling? (optional)"), choices=[], validate_choice=False,
                          validators=[Optional()])
-    comment = TextAreaField("Anything else you would like to tell us? (optional)",
+    comment = TextAreaField(_l("Anything else you would like to tell us? (optional)"),
                             filters=[_one_line], validators=[
                                 Optional(),
-                                Length(max=500, message="Your comment must be 500 characters "
-                                                        "or fewer"),
+                                Length(max=500, message=_l("Your comment must be 500 characters "
+                                                        "or fewer")),
                             ])
 
     def use_reasons(self, options: list[tuple[str, str]]) -> None:
@@ -86,19 +88,19 @@ class RetentionForm(VersionForm):
     """One retention offer taken in one click; a pause also says how many months."""
 
     offer = HiddenField()
-    months = StringField("How long would you like to pause for?")
+    months = StringField(_l("How long would you like to pause for?"))
 
     def validate_offer(self, field):
         if field.data not in ("coupon", "pause", "downgrade"):
-            raise StopValidation("This offer is not available.")
+            raise StopValidation(_("This offer is not available."))
 
     def validate_months(self, field):
         if self.offer.data != "pause":
             return
         if not field.data:
-            raise ValidationError("Choose how long to pause for")
+            raise ValidationError(_("Choose how long to pause for"))
         if whole_number(field.data) is None:
-            raise ValidationError("Choose how long to pause for, in whole months")
+            raise ValidationError(_("Choose how long to pause for, in whole months"))
 
     @property
     def months_number(self) -> int | None:
@@ -110,15 +112,15 @@ class PriceField(RadioField):
 
     def pre_validate(self, form):
         if self.data and self.data not in {value for value, _label in self.choices or []}:
-            raise ValidationError("Choose one of the plans listed")
+            raise ValidationError(_("Choose one of the plans listed"))
 
 
 class ChangePlanForm(VersionForm):
     """The price and quantity to switch to. Drawn with the prices the configuration allows;
     the quantity field only where the merchant lets it change."""
 
-    price = PriceField("Plan", choices=[], validate_choice=False)
-    quantity = StringField("Quantity", validators=[ascii_digits_only("the quantity")])
+    price = PriceField(_l("Plan"), choices=[], validate_choice=False)
+    quantity = StringField(_l("Quantity"), validators=[ascii_digits_only(_l("the quantity"))])
     # When the preview was worked out: confirming charges the amounts the customer saw.
     proration_date = HiddenField()
 
@@ -128,7 +130,7 @@ class ChangePlanForm(VersionForm):
 
     def validate_price(self, field):
         if not field.data:
-            raise ValidationError("Choose a plan")
+            raise ValidationError(_("Choose a plan"))
 
     def validate_quantity(self, field):
         if not self.quantity_shown:
@@ -136,7 +138,7 @@ class ChangePlanForm(VersionForm):
         value = field.data or ""
         # Left empty it may not matter (a plan billed once); plan_change asks for it if it does.
         if value and not is_ascii_digits(value):
-            raise ValidationError("Enter the quantity as a whole number, like 3")
+            raise ValidationError(_("Enter the quantity as a whole number, like 3"))
 
     @property
     def quantity_number(self) -> int | None:
@@ -151,7 +153,7 @@ class ChangePlanForm(VersionForm):
 
     def validate_proration_date(self, field):
         if field.data and self._timestamp(field.data) is None:
-            raise StopValidation("This form is out of date. Reload the page and try again.")
+            raise StopValidation(_("This form is out of date. Reload the page and try again."))
 
     @staticmethod
     def _timestamp(value) -> datetime | None:

@@ -22,6 +22,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from fractions import Fraction
 
+from babel.dates import format_date
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
@@ -57,19 +60,20 @@ from portal.payments.gateway import PaymentGateway
 from portal.payments.models import Payment, PaymentMethod
 from portal.portal_settings.models import CANCELLATION_REASONS, PortalConfiguration
 from portal.subscriptions.models import COLLECTION_METHODS, Subscription, SubscriptionItem
+from portal.translation import current_locale
 
-STALE_MESSAGE = "This subscription changed since you opened this page. Check it and try again."
+STALE_MESSAGE = _l("This subscription changed since you opened this page. Check it and try again.")
 
 # What customers read for each of Stripe's cancellation feedback codes.
 CANCELLATION_REASON_LABELS = {
-    "too_expensive": "Too expensive",
-    "missing_features": "Missing features",
-    "switched_service": "Switched to another service",
-    "unused": "No longer using it",
-    "customer_service": "Customer service was less than expected",
-    "too_complex": "Too complex",
-    "low_quality": "Quality was less than expected",
-    "other": "Other reason",
+    "too_expensive": _l("Too expensive"),
+    "missing_features": _l("Missing features"),
+    "switched_service": _l("Switched to another service"),
+    "unused": _l("No longer using it"),
+    "customer_service": _l("Customer service was less than expected"),
+    "too_complex": _l("Too complex"),
+    "low_quality": _l("Quality was less than expected"),
+    "other": _l("Other reason"),
 }
 assert set(CANCELLATION_REASON_LABELS) == set(CANCELLATION_REASONS)
 
@@ -279,12 +283,18 @@ def upcoming_invoices(session: Session, customer: Customer, subscriptions: list[
 # ---- money helpers ---------------------------------------------------------------------------
 
 def _describe(quantity: int, price: Price) -> str:
-    unit = f" {price.product.unit_label}{'s' if quantity != 1 else ''}" if price.product.unit_label else ""
-    return f"{quantity} × {price.product.name}{unit}"
+    label = price.product.unit_label
+    if not label:
+        return _("%(quantity)s × %(name)s", quantity=quantity, name=price.product.name)
+    # The unit label is the merchant's word ("seat"), counted as they wrote it.
+    unit = f"{label}{'s' if quantity != 1 else ''}"
+    return _("%(quantity)s × %(name)s %(unit)s", quantity=quantity, name=price.product.name,
+             unit=unit)
 
 
 def _day(moment: datetime) -> str:
-    return f"{moment:%b %-d, %Y}"
+    """"Dec 1, 2026" in the language being written (Babel's medium date, in UTC)."""
+    return format_date(moment, "medium", locale=current_locale())
 
 
 def _interval_days(price: Price) -> Fraction:
@@ -350,11 +360,12 @@ def cancel_refusal(subscription: Subscription, now: datetime,
                    configuration: PortalConfiguration) -> str | None:
     """Why this subscription cannot be cancelled now, or None when it can."""
     if not configuration.subscription_cancel_enabled:
-        return "Cancelling subscriptions is not available here."
+        return _("Cancelling subscriptions is not available here.")
     if is_ended(subscription):
-        return "This subscription has already ended."
+        return _("This subscription has already ended.")
     if subscription.cancel_at_period_end:
-        return f"This subscription is already set to end on {_day(subscription.current_period_end)}."
+        return _("This subscription is already set to end on %(day)s.",
+                 day=_day(subscription.current_period_end))
     return None
 
 
@@ -374,7 +385,8 @@ def _unused_time_credit(session: Session, subscription: Subscription,
         unused = prorate(item.price.unit_amount * item.quantity, start, end, at)
         if unused:
             lines.append(DraftLine(
-                description=f"Unused time on {_describe(item.quantity, item.price)} after {_day(at)}",
+                description=_("Unused time on %(describe)s after %(day)s",
+                              describe=_describe(item.quantity, item.price), day=_day(at)),
                 amount=-unused, quantity=item.quantity, unit_amount=item.price.unit_amount,
                 price_id=item.price_id, subscription_item_id=item.id, period_start=at,
                 period_end=end, proration=True))
@@ -408,7 +420,7 @@ def cancel_subscription(session: Session, subscription: Subscription, *, expecte
     if refusal:
         raise SubscriptionRefused(refusal, code="not_cancellable")
     if feedback is not None and feedback not in dict(cancellation_options(configuration)):
-        raise SubscriptionRefused("Choose one of the reasons listed", field="reason")
+        raise SubscriptionRefused(_("Choose one of the reasons listed"), field="reason")
     comment = (comment or "").strip()[:500] or None
     customer = subscription.customer
     if configuration.subscription_cancel_mode == "immediately":
@@ -432,7 +444,8 @@ def cancel_subscription(session: Session, subscription: Subscription, *, expecte
         if cancel.credit is not None:
             invoicing.credit_balance(
                 session, customer, cancel.credit.total, subscription.currency, now=now,
-                description=f"Unused time on subscription {subscription.id} after {_day(now)}",
+                description=_("Unused time on subscription %(id)s after %(day)s",
+                              id=subscription.id, day=_day(now)),
                 creation_key=f"{subscription.id}:cancel:unused-time")
         event_type, action = "customer.subscription.deleted", "canceled"
     else:
@@ -446,8 +459,8 @@ def cancel_subscription(session: Session, subscription: Subscription, *, expecte
                                  "comment": comment},
         "credit": cancel.credit_amount, "previous_attributes": previous})
     _email(session, subscription, "subscription_canceled",
-           "Your subscription has been cancelled" if cancel.mode == "immediately"
-           else f"Your subscription ends on {_day(cancel.ends_at)}", now=now,
+           _l("Your subscription has been cancelled") if cancel.mode == "immediately"
+           else _l("Your subscription ends on %(day)s", day=_day(cancel.ends_at)), now=now,
            context={"ends_on": _day(cancel.ends_at), "immediately": cancel.mode == "immediately",
                     "credit": cancel.credit_amount})
     session.flush()
@@ -461,10 +474,10 @@ def renew_subscription(session: Session, subscription: Subscription, *, expected
     if is_ended(subscription) or (subscription.cancel_at_period_end
                                   and now >= subscription.current_period_end):
         raise SubscriptionRefused(
-            f"This subscription ended on {_day(subscription.ended_at or subscription.current_period_end)}, "
-            "so it can no longer be renewed.", code="ended")
+            _("This subscription ended on %(day)s, so it can no longer be renewed.",
+              day=_day(subscription.ended_at or subscription.current_period_end)), code="ended")
     if not subscription.cancel_at_period_end:
-        raise SubscriptionRefused("This subscription is not set to end, so there is nothing to renew.",
+        raise SubscriptionRefused(_("This subscription is not set to end, so there is nothing to renew."),
                                   code="not_cancelling")
     previous = {"cancel_at_period_end": True, "canceled_at": _iso(subscription.canceled_at),
                 "cancellation_details": {"reason": subscription.cancellation_reason,
@@ -478,7 +491,7 @@ def renew_subscription(session: Session, subscription: Subscription, *, expected
     subscription.cancellation_comment = None
     _changed(session, subscription, "customer.subscription.updated", "renewed", now=now,
              actor=actor, data={"cancel_at_period_end": False, "previous_attributes": previous})
-    _email(session, subscription, "subscription_renewed", "Your subscription will continue",
+    _email(session, subscription, "subscription_renewed", _l("Your subscription will continue"),
            now=now, context={"renews_on": _day(subscription.current_period_end)})
     session.flush()
 
@@ -537,27 +550,29 @@ def update_options(session: Session, subscription: Subscription, *, now: datetim
                    configuration: PortalConfiguration) -> UpdateOptions:
     """The prices and quantities this subscription may switch to, or why it cannot."""
     if not configuration.subscription_update_enabled:
-        return UpdateOptions("Changing plans is not available here.")
+        return UpdateOptions(_("Changing plans is not available here."))
     if is_ended(subscription):
-        return UpdateOptions("This subscription has ended, so its plan cannot be changed.")
+        return UpdateOptions(_("This subscription has ended, so its plan cannot be changed."))
     if len(subscription.items) != 1:
-        return UpdateOptions("This subscription has several items, so its plan cannot be "
-                             "changed here.")
+        return UpdateOptions(_("This subscription has several items, so its plan cannot be "
+                               "changed here."))
     if subscription.cancel_at_period_end:
-        return UpdateOptions(f"This subscription ends on {_day(subscription.current_period_end)}. "
-                             "Renew it first if you want to change your plan.")
+        return UpdateOptions(_("This subscription ends on %(day)s. Renew it first if you want "
+                               "to change your plan.", day=_day(subscription.current_period_end)))
     if subscription.status in ("past_due", "unpaid"):
-        return UpdateOptions("A payment for this subscription is overdue. Pay the open invoice "
-                             "first, then you can change your plan.")
+        return UpdateOptions(_("A payment for this subscription is overdue. Pay the open invoice "
+                               "first, then you can change your plan."))
     if subscription.status not in ("active", "trialing"):
-        return UpdateOptions("This subscription is not active, so its plan cannot be changed.")
+        return UpdateOptions(_("This subscription is not active, so its plan cannot be "
+                               "changed."))
     if is_paused(subscription, now):
-        return UpdateOptions(f"Payments are paused until {_day(subscription.pause_collection_resumes_at)}. "
-                             "You can change your plan after that.")
+        return UpdateOptions(_("Payments are paused until %(day)s. You can change your plan "
+                               "after that.", day=_day(subscription.pause_collection_resumes_at)))
     item = subscription.items[0]
     entries = {e["product"]: e for e in _product_entries(configuration)}
     if item.price.product_id not in entries:
-        return UpdateOptions(f"Your {item.price.product.name} plan cannot be switched here.")
+        return UpdateOptions(_("Your %(name)s plan cannot be switched here.",
+                               name=item.price.product.name))
     allowed = set(configuration.subscription_update_default_allowed_updates or [])
     listed: list[str] = []
     if "price" in allowed:
@@ -582,7 +597,8 @@ def update_options(session: Session, subscription: Subscription, *, now: datetim
             if quantity_range is not None:
                 quantities[product_id] = quantity_range
     if len(prices) == 1 and not quantities.get(item.price.product_id):
-        return UpdateOptions(f"Your {item.price.product.name} plan cannot be changed here.")
+        return UpdateOptions(_("Your %(name)s plan cannot be changed here.",
+                               name=item.price.product.name))
     return UpdateOptions(None, tuple(prices), quantities)
 
 
@@ -690,7 +706,8 @@ def compute_change(session: Session, subscription: Subscription, price: Price, q
         unused = prorate(old.unit_amount * old_quantity, period_start, period_end, at)
         if unused:
             credit = (DraftLine(
-                description=f"Unused time on {_describe(old_quantity, old)} after {_day(at)}",
+                description=_("Unused time on %(describe)s after %(day)s",
+                              describe=_describe(old_quantity, old), day=_day(at)),
                 amount=-unused, quantity=old_quantity, unit_amount=old.unit_amount,
                 price_id=old.id, period_start=at, period_end=period_end, proration=True),)
 
@@ -706,7 +723,8 @@ def compute_change(session: Session, subscription: Subscription, price: Price, q
         remaining = prorate(price.unit_amount * quantity, period_start, period_end, at)
         if remaining:
             lines.append(DraftLine(
-                description=f"Remaining time on {_describe(quantity, price)} after {_day(at)}",
+                description=_("Remaining time on %(describe)s after %(day)s",
+                              describe=_describe(quantity, price), day=_day(at)),
                 amount=remaining, quantity=quantity, unit_amount=price.unit_amount,
                 price_id=price.id, period_start=at, period_end=period_end, proration=True))
     if behavior == "always_invoice" and lines:
@@ -752,18 +770,18 @@ def plan_change(session: Session, subscription: Subscription, *, price_id: str |
     item = subscription.items[0]
     price = next((p for p in options.prices if p.id == price_id), None) if price_id else item.price
     if price is None:
-        raise SubscriptionRefused("Choose one of the plans listed", field="price")
+        raise SubscriptionRefused(_("Choose one of the plans listed"), field="price")
     quantity_range = options.quantity_range(price)
     if quantity_range is not None and quantity is None:
-        raise SubscriptionRefused("Enter a quantity", field="quantity")
+        raise SubscriptionRefused(_("Enter a quantity"), field="quantity")
     if quantity_range is not None and quantity not in quantity_range:
         raise SubscriptionRefused(_quantity_message(quantity, quantity_range, price), field="quantity")
     quantity = quantity_for(options, subscription, price, quantity)
     if price.id == item.price_id and quantity == item.quantity:
         pending = subscription.pending_update
         raise SubscriptionRefused(
-            "This is your current plan. To keep it, cancel the scheduled change instead."
-            if pending else "This is your current plan. Choose another plan or quantity.",
+            _("This is your current plan. To keep it, cancel the scheduled change instead.")
+            if pending else _("This is your current plan. Choose another plan or quantity."),
             field="price" if len(options.prices) > 1 else "quantity")
     return compute_change(session, subscription, price, quantity, now=now,
                           configuration=configuration, proration_date=proration_date)
@@ -771,8 +789,8 @@ def plan_change(session: Session, subscription: Subscription, *, price_id: str |
 
 def _quantity_message(quantity: int, quantity_range: QuantityRange, price: Price) -> str:
     if quantity < quantity_range.minimum:
-        return f"Enter a quantity of at least {quantity_range.minimum}"
-    return f"Enter a quantity of at most {quantity_range.maximum}"
+        return _("Enter a quantity of at least %(minimum)s", minimum=quantity_range.minimum)
+    return _("Enter a quantity of at most %(maximum)s", maximum=quantity_range.maximum)
 
 
 @dataclass(frozen=True)
@@ -819,8 +837,8 @@ def _carry_out(session: Session, subscription: Subscription, customer: Customer,
         card = _card_for(session, subscription, customer, now)
         if card is None or gateway is None:
             raise SubscriptionRefused(
-                "This change is paid now, and you have no card we can charge. Add a card, "
-                "then change your plan.", code="no_card")
+                _("This change is paid now, and you have no card we can charge. Add a card, "
+                "then change your plan."), code="no_card")
     version = subscription.version
     previous = {"price": plan.old_price.id, "quantity": plan.old_quantity,
                 "pending_update": subscription.pending_update, "status": subscription.status}
@@ -836,7 +854,8 @@ def _carry_out(session: Session, subscription: Subscription, customer: Customer,
                  "invoice_id": invoice.id if invoice is not None else None,
                  "amount_due_today": plan.amount_due_today, "previous_attributes": previous})
     _email(session, subscription, "subscription_updated",
-           f"Your plan changes on {_day(plan.effective_at)}" if scheduled else "Your plan has changed",
+           _l("Your plan changes on %(day)s", day=_day(plan.effective_at)) if scheduled
+           else _l("Your plan has changed"),
            now=now, context={"plan": _describe(plan.quantity, plan.price),
                              "previous_plan": _describe(plan.old_quantity, plan.old_price),
                              "scheduled": scheduled, "effective_on": _day(plan.effective_at),
@@ -923,7 +942,7 @@ def cancel_scheduled_change(session: Session, subscription: Subscription, *,
     """Drop a change waiting for the period end: the subscription renews as it is."""
     subscription = _lock(session, subscription, expected_version)
     if not subscription.pending_update:
-        raise SubscriptionRefused("There is no scheduled change to cancel.", code="no_change")
+        raise SubscriptionRefused(_("There is no scheduled change to cancel."), code="no_change")
     previous = subscription.pending_update
     subscription.pending_update = None
     _changed(session, subscription, "customer.subscription.updated", "scheduled_change_canceled",
@@ -1049,11 +1068,11 @@ def accept_retention_offer(session: Session, subscription: Subscription, offer: 
     often the form is sent."""
     subscription = _lock(session, subscription, expected_version)
     if offer not in RETENTION_OFFERS:
-        raise SubscriptionRefused("This offer is not available.", code="no_offer", field="offer")
+        raise SubscriptionRefused(_("This offer is not available."), code="no_offer", field="offer")
     customer = lock_customer(session, subscription.customer) if offer == "downgrade" else None
     offers = retention_offers(session, subscription, now=now, configuration=configuration)
     if offer not in offers.names:
-        raise SubscriptionRefused("This offer is no longer available for this subscription.",
+        raise SubscriptionRefused(_("This offer is no longer available for this subscription."),
                                   code="no_offer")
     taken = {**accepted_offers(subscription), offer: _iso(now)}
     subscription.metadata_ = {**(subscription.metadata_ or {}), "retention_offers_accepted": taken}
@@ -1071,7 +1090,8 @@ def accept_retention_offer(session: Session, subscription: Subscription, offer: 
     else:
         if months not in offers.pause_resumes:
             raise SubscriptionRefused(
-                f"Choose a pause of 1 to {max(offers.pause_resumes)} months", field="months")
+                _("Choose a pause of 1 to %(max)s months", max=max(offers.pause_resumes)),
+                field="months")
         resumes = offers.pause_resumes[months]
         subscription.pause_collection_resumes_at = resumes
         result = AcceptedOffer("pause", resumes_at=resumes)
@@ -1079,7 +1099,7 @@ def accept_retention_offer(session: Session, subscription: Subscription, offer: 
                 "months": months}
     _changed(session, subscription, "customer.subscription.updated", "retention_offer_accepted",
              now=now, actor=actor, data={"offer": offer, **data})
-    _email(session, subscription, "subscription_offer_accepted", "Thank you for staying with us",
+    _email(session, subscription, "subscription_offer_accepted", _l("Thank you for staying with us"),
            now=now, context={"offer": offer,
                              "coupon": offers.coupon.name if offer == "coupon" else None,
                              "until": _day(offers.coupon_ends) if offer == "coupon" and offers.coupon_ends
@@ -1305,7 +1325,7 @@ def _started_id(customer_id: str, idempotency_key: str) -> str:
     number = int.from_bytes(hashlib.sha256(
         f"start-subscription\0{customer_id}\0{idempotency_key}".encode()).digest(), "big")
     chars = []
-    for _ in range(24):
+    for _position in range(24):
         number, index = divmod(number, len(alphabet))
         chars.append(alphabet[index])
     return "sub_" + "".join(chars)

@@ -10,9 +10,11 @@ with htmx.
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, request, url_for
-from flask_babel import format_date, get_locale
+from flask_babel import format_date, get_locale, ngettext
+from flask_babel import gettext as _
 
 from portal.billing import invoicing
+from portal.catalog import pricing
 from portal.customers.auth import configuration_for_request, customer_required, feature_required
 from portal.dbtypes import utcnow
 from portal.events import customer_actor
@@ -50,7 +52,7 @@ def _money(amount: int, currency: str) -> str:
 def interval_text(price) -> str:
     """"month", or "3 months"."""
     count, interval = price.recurring_interval_count, price.recurring_interval
-    return interval if count == 1 else f"{count} {interval}s"
+    return pricing.interval_length_text(count, interval)
 
 
 def price_text(price, quantity: int = 1) -> str:
@@ -58,8 +60,7 @@ def price_text(price, quantity: int = 1) -> str:
     amount = _money(price.unit_amount * quantity, price.currency)
     if not price.recurring_interval:
         return amount
-    every = "per" if price.recurring_interval_count == 1 else "every"
-    return f"{amount} {every} {interval_text(price)}"
+    return _("%(price)s %(interval)s", price=amount, interval=pricing.interval_text(price))
 
 
 def plan_name(price, quantity: int = 1) -> str:
@@ -67,29 +68,49 @@ def plan_name(price, quantity: int = 1) -> str:
     label = price.product.unit_label
     if quantity == 1 and not label:
         return price.product.name
-    unit = f" {label}{'s' if quantity != 1 else ''}" if label else ""
-    return f"{price.product.name} × {quantity}{unit}"
+    if not label:
+        return _("%(name)s × %(quantity)s", name=price.product.name, quantity=quantity)
+    # The unit label is the merchant's word ("seat"), counted as they wrote it.
+    unit = f"{label}{'s' if quantity != 1 else ''}"
+    return _("%(name)s × %(quantity)s %(unit)s", name=price.product.name, quantity=quantity,
+             unit=unit)
 
 
 def coupon_text(coupon, ends=None) -> str:
     """"50% off until Mar 1, 2027", "$5.00 off your next invoice", "20% off"."""
+    months = coupon.duration_in_months or 0
+    until = format_date(ends) if ends else None
     if coupon.percent_off is not None:
-        off = f"{format(coupon.percent_off.normalize(), 'f')}% off"
-    else:
-        off = f"{_money(coupon.amount_off, coupon.currency)} off"
+        percent = format(coupon.percent_off.normalize(), "f")
+        if coupon.duration == "once":
+            return _("%(percent)s%% off your next invoice", percent=percent)
+        if coupon.duration == "repeating" and until:
+            return ngettext("%(percent)s%% off for %(months)s month, until %(until)s",
+                            "%(percent)s%% off for %(months)s months, until %(until)s", months,
+                            percent=percent, months=months, until=until)
+        if coupon.duration == "repeating":
+            return ngettext("%(percent)s%% off for %(months)s month",
+                            "%(percent)s%% off for %(months)s months", months,
+                            percent=percent, months=months)
+        return _("%(percent)s%% off", percent=percent)
+    amount = _money(coupon.amount_off, coupon.currency)
     if coupon.duration == "once":
-        return f"{off} your next invoice"
+        return _("%(amount)s off your next invoice", amount=amount)
+    if coupon.duration == "repeating" and until:
+        return ngettext("%(amount)s off for %(months)s month, until %(until)s",
+                        "%(amount)s off for %(months)s months, until %(until)s", months,
+                        amount=amount, months=months, until=until)
     if coupon.duration == "repeating":
-        months = coupon.duration_in_months
-        length = f"for {months} month{'s' if months != 1 else ''}"
-        return f"{off} {length}" + (f", until {format_date(ends)}" if ends else "")
-    return off
+        return ngettext("%(amount)s off for %(months)s month",
+                        "%(amount)s off for %(months)s months", months,
+                        amount=amount, months=months)
+    return _("%(amount)s off", amount=amount)
 
 
 def subscription_name(subscription) -> str:
     """What a subscription is called: its (first) product's name."""
     items = subscription.items
-    return items[0].price.product.name if items else "Subscription"
+    return items[0].price.product.name if items else _("Subscription")
 
 
 @bp.context_processor
@@ -254,14 +275,15 @@ def cancel_subscription(customer, subscription_id):
             return _confirm_page(customer, subscription, form, status=422)
         return _refused_on_detail(customer, subscription, refused)
     db.session.commit()
-    if cancel.mode == "immediately":
-        message = "Your subscription has been cancelled."
-        if cancel.credit_amount:
-            message += (f" {_money(cancel.credit_amount, subscription.currency)} for the unused "
-                        "time has been added to your account balance.")
+    if cancel.mode == "immediately" and cancel.credit_amount:
+        message = _("Your subscription has been cancelled. %(money)s for the unused time has "
+                    "been added to your account balance.",
+                    money=_money(cancel.credit_amount, subscription.currency))
+    elif cancel.mode == "immediately":
+        message = _("Your subscription has been cancelled.")
     else:
-        message = (f"Your subscription has been cancelled. It ends on "
-                   f"{format_date(cancel.ends_at)}, and you can renew it until then.")
+        message = _("Your subscription has been cancelled. It ends on %(format_date)s, and you "
+                    "can renew it until then.", format_date=format_date(cancel.ends_at))
     return _done(customer, subscription, message)
 
 
@@ -280,7 +302,7 @@ def accept_offer(customer, subscription_id):
         if not form.form_errors and offers:
             return _offers_page(customer, subscription, offers, form=form, status=422)
         return _refused_on_detail(customer, subscription, ops.SubscriptionRefused(
-            (form.form_errors or ["This offer is not available."])[0]))
+            (form.form_errors or [_("This offer is not available.")])[0]))
     try:
         accepted = ops.accept_retention_offer(
             db.session, subscription, form.offer.data, months=form.months_number,
@@ -299,13 +321,14 @@ def accept_offer(customer, subscription_id):
 
 
 def _offer_message(accepted: ops.AcceptedOffer, subscription) -> tuple[str, str]:
-    thanks = "Thank you for staying."
+    thanks = _("Thank you for staying.")
     if accepted.offer == "coupon":
-        return (f"{thanks} {coupon_text(accepted.coupon, accepted.discount_end)} applies from "
-                "your next invoice."), "success"
+        return _("Thank you for staying. %(coupon_text)s applies from your next invoice.",
+                 coupon_text=coupon_text(accepted.coupon, accepted.discount_end)), "success"
     if accepted.offer == "pause":
-        return (f"{thanks} Your payments are paused until {format_date(accepted.resumes_at)}. "
-                "You keep your subscription meanwhile."), "success"
+        return _("Thank you for staying. Your payments are paused until %(format_date)s. You "
+                 "keep your subscription meanwhile.",
+                 format_date=format_date(accepted.resumes_at)), "success"
     return _change_message(accepted.change, thanks=thanks)
 
 
@@ -325,8 +348,9 @@ def renew_subscription(customer, subscription_id):
     except ops.SubscriptionRefused as refused:
         return _refused_on_detail(customer, subscription, refused)
     db.session.commit()
-    return _done(customer, subscription, "Your subscription has been renewed. It continues on "
-                 f"{format_date(subscription.current_period_end)}.")
+    return _done(customer, subscription, _(
+        "Your subscription has been renewed. It continues on %(format_date)s.",
+        format_date=format_date(subscription.current_period_end)))
 
 
 # ---- switching price or quantity --------------------------------------------------------------
@@ -342,10 +366,11 @@ def _change_form(subscription, options, formdata=None, **kwargs) -> ChangePlanFo
 
 
 def _quantity_hint(options) -> str:
-    ranges = dict.fromkeys(f"{price.product.name}: {r.minimum} to {r.maximum}"
+    ranges = dict.fromkeys(_("%(name)s: %(minimum)s to %(maximum)s", name=price.product.name,
+                             minimum=r.minimum, maximum=r.maximum)
                            for price in options.prices
                            if (r := options.quantity_range(price)) is not None)
-    return f"How many you need ({'; '.join(ranges)})." if ranges else ""
+    return _("How many you need (%(ranges)s).", ranges="; ".join(ranges)) if ranges else ""
 
 
 def _change_page(customer, subscription, form=None, *, status=200, error=None, chosen=None):
@@ -441,26 +466,35 @@ def confirm_change(customer, subscription_id):
 
 def _change_message(result: ops.ChangeResult, thanks: str = "") -> tuple[str, str]:
     plan = result.plan
-    prefix = f"{thanks} " if thanks else ""
     new_plan = plan_name(plan.price, plan.quantity)
     if plan.timing == "period_end":
-        return (f"{prefix}Your plan changes to {new_plan} on {format_date(plan.effective_at)}. "
-                "Until then nothing changes."), "success"
-    message = f"{prefix}Your plan is now {new_plan}."
+        return _sentences(thanks, _(
+            "Your plan changes to %(new_plan)s on %(format_date)s. Until then nothing changes.",
+            new_plan=new_plan, format_date=format_date(plan.effective_at))), "success"
+    message = _sentences(thanks, _("Your plan is now %(new_plan)s.", new_plan=new_plan))
     if result.decline_message is not None:
         invoice = result.invoice
-        return (f"{message} But the payment of {_money(invoice.amount_due, invoice.currency)} "
-                f"for it failed: {result.decline_message} Pay invoice {invoice.number} to keep "
-                "your subscription in good standing."), "warning"
+        return _sentences(message, _(
+            "But the payment of %(money)s for it failed: %(decline_message)s Pay invoice "
+            "%(number)s to keep your subscription in good standing.",
+            money=_money(invoice.amount_due, invoice.currency),
+            decline_message=result.decline_message, number=invoice.number)), "warning"
     if result.charged:
-        return (f"{message} {_money(result.charged, result.invoice.currency)} has been "
-                "charged to your card."), "success"
+        return _sentences(message, _("%(money)s has been charged to your card.",
+                                     money=_money(result.charged, result.invoice.currency)
+                                     )), "success"
     if result.payment is not None and result.payment.status == "processing":
-        return (f"{message} We are still confirming the payment with your card issuer; "
-                "do not pay again."), "info"
+        return _sentences(message, _("We are still confirming the payment with your card "
+                                     "issuer; do not pay again.")), "info"
     if plan.carries_prorations:
-        return f"{message} The difference for this period is on your next invoice.", "success"
+        return _sentences(message, _("The difference for this period is on your next "
+                                     "invoice.")), "success"
     return message, "success"
+
+
+def _sentences(*sentences: str) -> str:
+    """Whole sentences, each translated on its own, one after another."""
+    return " ".join(sentence for sentence in sentences if sentence)
 
 
 @bp.post("/<subscription_id>/scheduled-change/cancel")
@@ -480,6 +514,6 @@ def cancel_scheduled_change(customer, subscription_id):
     except ops.SubscriptionRefused as refused:
         return _refused_on_detail(customer, subscription, refused)
     db.session.commit()
-    return _done(customer, subscription,
-                 f"The scheduled change has been cancelled. You stay on "
-                 f"{plan_name(subscription.items[0].price, subscription.items[0].quantity)}.")
+    return _done(customer, subscription, _(
+        "The scheduled change has been cancelled. You stay on %(plan_name)s.",
+        plan_name=plan_name(subscription.items[0].price, subscription.items[0].quantity)))
