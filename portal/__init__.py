@@ -6,7 +6,7 @@ import importlib
 import os
 from pathlib import Path
 
-from flask import Flask, request
+from flask import Flask, has_request_context, request
 
 from portal import config as config_module
 from portal import designer, errors, headers, request_guard, templating
@@ -126,6 +126,9 @@ def create_app(config: dict | None = None) -> Flask:
 
 def _select_locale():
     from portal.customers.auth import current_customer
+
+    if not has_request_context():
+        return "en"  # emails rendered by the outbox worker call gettext with no request
 
     supported = ["en"]
     customer = current_customer()
