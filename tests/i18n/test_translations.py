@@ -25,6 +25,13 @@ def _ids(message) -> tuple[str, ...]:
     return message.id if isinstance(message.id, tuple) else (message.id,)
 
 
+def _messages(catalogue) -> dict:
+    def key(value):
+        return tuple(value) if isinstance(value, list | tuple) else value
+
+    return {key(message.id): key(message.string) for message in catalogue if message.id}
+
+
 def _catalogue(locale: str):
     path = TRANSLATIONS / locale / "LC_MESSAGES" / "messages.po"
     assert path.exists(), f"{locale} has no catalogue: run flask --app portal translations update"
@@ -89,7 +96,7 @@ def test_each_catalogue_compiles_and_its_committed_mo_file_is_up_to_date(locale)
     committed = Path(TRANSLATIONS / locale / "LC_MESSAGES" / "messages.mo")
     assert committed.exists(), f"run flask --app portal translations compile ({locale})"
     with committed.open("rb") as handle:
-        shipped = {message.id: message.string for message in read_mo(handle) if message.id}
+        shipped = _messages(read_mo(handle))
     compiled.seek(0)
-    fresh = {message.id: message.string for message in read_mo(compiled) if message.id}
+    fresh = _messages(read_mo(compiled))
     assert shipped == fresh, f"{locale}: messages.mo is stale; run flask --app portal translations compile"
