@@ -229,6 +229,8 @@ def test_a_designers_template_override_shows_in_the_preview(app, client, signed_
     overrides = Path(app.instance_path) / "templates" / "customers"
     overrides.mkdir(parents=True)
     original = (Path(app.root_path).parent / "templates" / "customers" / "overview.html")
+    heading = '<h1>{{ _("Your account") }}</h1>'
+    assert heading in original.read_text()  # or the override below would change nothing
     (overrides / "overview.html").write_text(
-        original.read_text().replace("<h1>Your account</h1>", "<h1>Your Acme account</h1>"))
+        original.read_text().replace(heading, "<h1>Your Acme account</h1>"))
     assert frame(client).h1.get_text(strip=True) == "Your Acme account"
