@@ -40,6 +40,7 @@ def valid_fields(endpoint: str, world: dict) -> dict[str, str]:
         "login.enter_code": {"code": "123456"},
         "login.resend_code": {},
         "login.sign_out": {},
+        "language.choose_language": {"language": "de", "next": "/p/"},
         "customers.update_name": {"name": "Jenny Q. Rosen"},
         "customers.update_email": {"email": "jenny.q@example.com"},
         "customers.update_phone": {"phone": "+1 415 555 0199"},
@@ -216,7 +217,7 @@ FUZZED = [
     "payments.remove_payment_method", "invoices.pay_invoice",
     "subscriptions.cancel_subscription", "subscriptions.accept_offer",
     "subscriptions.renew_subscription", "subscriptions.confirm_change",
-    "subscriptions.cancel_scheduled_change",
+    "subscriptions.cancel_scheduled_change", "language.choose_language",
 ]
 
 

@@ -29,6 +29,10 @@ ALWAYS_PRESENT = {
     "return_to_merchant_url": "return_to_merchant_url(): the safe link back to the merchant's "
                               "site, or None",
     "current_staff": "current_staff(): the signed-in dashboard staff member, or None",
+    "current_language": "the page's language: current_language.tag (pt-BR, for <html lang>), "
+                        ".direction (ltr or rtl) and .code (the catalogue: pt_BR)",
+    "language_form": "language_form(): the footer's language switcher form "
+                     "(components/language_switcher.html)",
     "request": "Flask's request", "session": "Flask's session", "g": "Flask's g",
     "config": "the app's configuration (read-only; never print secrets)",
 }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, request, session, url_for
+from flask import Blueprint, abort, request, session, url_for
 
 from portal.i18n import SESSION_LOCALE, catalogue_of
 from portal.language.forms import LanguageForm
@@ -16,10 +16,11 @@ def choose_language():
     """Keep the chosen language in the session and go back to the page it was chosen on."""
     form = LanguageForm()
     back = form.next.data if is_safe_local_path(form.next.data) else None
-    if form.validate_on_submit():
-        session[SESSION_LOCALE] = form.language.data
-    # A refused choice (a language not shipped, a stale form) changes nothing: the page is
-    # shown again as it was, which is all the switcher can say without JavaScript.
+    if not form.validate_on_submit():
+        # Only a tampered form sends a language the select does not offer: refuse it, and
+        # nothing changes.
+        abort(400)
+    session[SESSION_LOCALE] = form.language.data
     return see_other(back or url_for("customers.overview"))
 
 
