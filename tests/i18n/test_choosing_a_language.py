@@ -69,13 +69,13 @@ def test_the_customers_preferred_locales_come_before_the_browsers(client, sessio
     assert _language(_page(response)) == ("pt-BR", "ltr", SKIP_LINK["pt_BR"])
 
 
-def test_the_merchants_portal_session_locale_comes_before_the_customers(
-        client, session, customer, now):
+def _sign_in_through_a_portal_session(client, session, customer, now, *, locale):
+    """Sign ``customer`` (who prefers French) in through a merchant's portal session."""
     from portal.customers.auth import SESSION_KEY, open_sign_in_session
     from portal.portal_settings.models import PortalSession
 
     customer.preferred_locales = ["fr"]
-    portal_session = PortalSession(customer_id=customer.id, locale="ja",
+    portal_session = PortalSession(customer_id=customer.id, locale=locale,
                                    expires_at=now + timedelta(minutes=5))
     session.add(portal_session)
     session.flush()
@@ -84,25 +84,18 @@ def test_the_merchants_portal_session_locale_comes_before_the_customers(
     session.commit()
     with client.session_transaction() as cookie:
         cookie[SESSION_KEY] = token
+
+
+def test_the_merchants_portal_session_locale_comes_before_the_customers(
+        client, session, customer, now):
+    _sign_in_through_a_portal_session(client, session, customer, now, locale="ja")
     response = client.get("/p/", headers={"Accept-Language": "de"})
     assert _language(_page(response)) == ("ja", "ltr", SKIP_LINK["ja"])
 
 
 def test_an_auto_portal_session_locale_leaves_the_choice_to_the_customer(
         client, session, customer, now):
-    from portal.customers.auth import SESSION_KEY, open_sign_in_session
-    from portal.portal_settings.models import PortalSession
-
-    customer.preferred_locales = ["fr"]
-    portal_session = PortalSession(customer_id=customer.id, locale="auto",
-                                   expires_at=now + timedelta(minutes=5))
-    session.add(portal_session)
-    session.flush()
-    _, token = open_sign_in_session(customer.id, now=now, via="portal_session",
-                                    portal_session_id=portal_session.id)
-    session.commit()
-    with client.session_transaction() as cookie:
-        cookie[SESSION_KEY] = token
+    _sign_in_through_a_portal_session(client, session, customer, now, locale="auto")
     response = client.get("/p/", headers={"Accept-Language": "de"})
     assert _language(_page(response))[0] == "fr"
 
