@@ -320,3 +320,17 @@ UNSUPPORTED = {
               "them with their own endpoints.",
     "stripe_account": "This API serves one merchant: there are no connected accounts.",
 }
+
+
+def merged_metadata(current: dict | None, given) -> dict:
+    """Stripe's metadata update: given keys are set, a key given as "" is removed, the rest
+    stay; ``metadata=""`` (UNSET) removes them all."""
+    if given is UNSET:
+        return {}
+    merged = dict(current or {})
+    for key, value in given.items():
+        if value == "":
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
