@@ -17,6 +17,7 @@ from portal.extensions import csrf, limiter
 
 RESOURCES = (
     "portal.api.resources.openapi",
+    "portal.api.resources.portal_configurations",
 )
 
 # The API authenticates every request by its secret key; there is no cookie to forge.

@@ -19,7 +19,7 @@ from portal.api.params import (
     merged_metadata,
 )
 from portal.api.routing import ApiCall, endpoint
-from portal.objects import serialize
+from portal.objects import serialize, serialize_many
 from portal.portal_settings import operations as ops
 from portal.portal_settings.models import ALLOWED_CUSTOMER_UPDATES, PortalConfiguration
 
@@ -254,4 +254,4 @@ def list_configurations(call: ApiCall) -> dict:
         query = query.where(PortalConfiguration.is_default.is_(call["is_default"]))
     return paginate(call, query, PortalConfiguration, url="/v1/billing_portal/configurations",
                     object_name=OBJECT,
-                    serialize_many=lambda rows: [serialize(call.session, r) for r in rows])
+                    serialize_many=lambda rows: serialize_many(call.session, rows))
