@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from portal.api.errors import ApiError
@@ -274,6 +274,60 @@ class List(Param):
     def schema(self):
         return {"type": "array", "items": self.item.schema(), "maxItems": self.max_items,
                 **super().schema()}
+
+
+@dataclass
+class TimestampRange(Param):
+    """Stripe's ``created``-style filter: a Unix time (exactly then) or a hash of ``gt``,
+    ``gte``, ``lt``, ``lte``; parsed to ``{"gte": datetime, ...}`` (an exact time as both
+    ``gte`` and ``lte``)."""
+
+    def convert(self, raw, path):
+        if isinstance(raw, str):
+            moment = Timestamp().convert(raw, path)
+            return {"gte": moment, "lte": moment}  # the whole second
+        fields = {name: Timestamp() for name in ("gt", "gte", "lt", "lte")}
+        return Object(fields=fields).convert(raw, path)
+
+    def schema(self):
+        bound = {"type": "integer", "minimum": 0}
+        return {"anyOf": [bound, {"type": "object", "additionalProperties": False,
+                                  "properties": dict.fromkeys(("gt", "gte", "lt", "lte"),
+                                                              bound)}],
+                **super().schema()}
+
+
+def range_conditions(column, bounds: dict) -> list:
+    """SQL conditions on ``column`` for a parsed :class:`TimestampRange`. Stripe's times are
+    whole seconds and the portal's are finer: a moment belongs to the second it is shown as
+    (``created`` 10.5 s is 10), so ``lte 10`` includes it and ``gt 10`` does not."""
+    second = timedelta(seconds=1)
+    conditions = []
+    for name, value in bounds.items():
+        if name == "gt":
+            conditions.append(column >= value + second)
+        elif name == "gte":
+            conditions.append(column >= value)
+        elif name == "lt":
+            conditions.append(column < value)
+        else:
+            conditions.append(column < value + second)
+    return conditions
+
+
+@dataclass
+class Refused(Param):
+    """A parameter of Stripe's that this portal knows and does not do here: any value is
+    refused with ``reason`` (better than "unknown parameter" for a name a client may send)."""
+
+    reason: str = ""
+
+    def parse(self, raw, path):
+        raise invalid(f"Unsupported parameter: {path}. {self.reason}".strip(), path,
+                      "parameter_unknown")
+
+    def schema(self):
+        return {"not": {}, "description": self.reason}
 
 
 def parse_fields(fields: dict[str, Param], raw: dict, *, prefix: str = "") -> dict:

@@ -18,6 +18,10 @@ from portal.extensions import csrf, limiter
 RESOURCES = (
     "portal.api.resources.openapi",
     "portal.api.resources.portal_configurations",
+    "portal.api.resources.customers",
+    "portal.api.resources.products",
+    "portal.api.resources.prices",
+    "portal.api.resources.payment_methods",
 )
 
 # The API authenticates every request by its secret key; there is no cookie to forge.
