@@ -548,6 +548,7 @@ def create_price(session: Session, product: Product, *, unit_amount: int, curren
                   recurring_interval=interval, recurring_interval_count=count,
                   nickname=nickname, active=bool(active), created=now,
                   metadata_=clean_metadata(metadata))
+    session.add(price)
     if key is not None:
         _take_lookup_key(session, price, key, transfer_lookup_key, now=now, actor=actor)
     _flush_lookup_key(session, price)

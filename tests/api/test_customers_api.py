@@ -36,7 +36,7 @@ def test_a_customer_is_created_with_every_field_and_retrieved(stripe_client, ses
     assert created.shipping.name == "Jenny R"
     assert created.shipping.address.line1 == "2 Side St"
     assert created.preferred_locales == ["fr-CA", "en"]
-    assert created.metadata == {"crm_id": "42"}
+    assert created.metadata.to_dict() == {"crm_id": "42"}
     again = stripe_client.v1.customers.retrieve(created.id)
     assert again.to_dict() == created.to_dict()
     [event] = events(session, "customer.created", created.id)
@@ -89,11 +89,11 @@ def test_metadata_merges_keys_and_an_empty_value_removes_one(stripe_client, sess
     customer = stripe_client.v1.customers.create(params={"metadata": {"a": "1", "b": "2"}})
     updated = stripe_client.v1.customers.update(customer.id, params={
         "metadata": {"b": "", "c": "3"}})
-    assert updated.metadata == {"a": "1", "c": "3"}
+    assert updated.metadata.to_dict() == {"a": "1", "c": "3"}
     [event] = events(session, "customer.updated", customer.id)
     assert event.data["previous_attributes"] == {"metadata": {"b": "2", "c": ""}}
     cleared = stripe_client.v1.customers.update(customer.id, params={"metadata": ""})
-    assert cleared.metadata == {}
+    assert cleared.metadata.to_dict() == {}
 
 
 def test_the_default_payment_method_is_set_from_the_customers_cards(

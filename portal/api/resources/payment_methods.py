@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from portal.api.errors import ApiError, not_found
 from portal.api.lists import paginate
-from portal.api.params import LIST_PARAMS, Id, Param, String
+from portal.api.params import LIST_PARAMS, Id, Refused, String
 from portal.api.resources.customers import find_customer
 from portal.api.routing import ApiCall, endpoint
 from portal.customers.models import Customer
@@ -35,14 +35,11 @@ LIST_FOR_CUSTOMER = {**LIST_PARAMS, "type": _TYPE}
 LIST = {**LIST_PARAMS, "customer": Id(required=True), "type": _TYPE}
 
 
-class _AnyParams(dict):
-    """Accepts every parameter name (so the refusal below is the answer, not "unknown")."""
-
-    def __contains__(self, name) -> bool:
-        return True
-
-    def __getitem__(self, name) -> Param:
-        return Param()
+# Whatever a client sends to create or attach a card is refused with the reason (never as an
+# "unknown parameter"); no value is echoed back.
+_NO_CARDS = {name: Refused(reason=CARDS_IN_PORTAL) for name in (
+    "type", "card", "customer", "payment_method", "billing_details", "metadata",
+    "allow_redisplay", "radar_options", "us_bank_account", "sepa_debit")}
 
 
 def _cards(call: ApiCall, customer: Customer, url: str) -> dict:
@@ -105,14 +102,14 @@ def detach_payment_method(call: ApiCall, payment_method_id: str) -> dict:
     return serialize(call.session, method)
 
 
-@endpoint("POST", "/payment_methods", params=_AnyParams(), returns=OBJECT,
+@endpoint("POST", "/payment_methods", params=_NO_CARDS, returns=OBJECT,
           summary="Create a payment method (refused: cards are added in the portal)", tag=TAG)
 def create_payment_method(call: ApiCall) -> dict:
     """Refused: see CARDS_IN_PORTAL."""
     raise ApiError(400, CARDS_IN_PORTAL, code="parameter_unknown")
 
 
-@endpoint("POST", "/payment_methods/<payment_method_id>/attach", params=_AnyParams(),
+@endpoint("POST", "/payment_methods/<payment_method_id>/attach", params=_NO_CARDS,
           returns=OBJECT, summary="Attach a payment method (refused: cards are added in the "
           "portal)", tag=TAG)
 def attach_payment_method(call: ApiCall, payment_method_id: str) -> dict:

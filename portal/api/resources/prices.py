@@ -92,10 +92,11 @@ def find_price(call: ApiCall, price_id: str, param: str = "id") -> Price:
 def create_price(call: ApiCall) -> dict:
     """A price of an existing product (``product``) or of one made with it
     (``product_data``): ``unit_amount`` minor units of ``currency``, once or ``recurring``."""
-    if ("product" in call) == ("product_data" in call):
-        raise invalid("Give exactly one of product or product_data.",
-                      "product" if "product" in call else "product_data",
-                      "parameter_missing" if "product" not in call else "parameter_invalid")
+    if "product" not in call and "product_data" not in call:
+        raise invalid("Missing required param: product.", "product", "parameter_missing")
+    if "product" in call and "product_data" in call:
+        raise invalid("You may only specify one of these parameters: product, product_data.",
+                      "product_data")
     recurring = call.get("recurring") or {}
     try:
         if "product" in call:
