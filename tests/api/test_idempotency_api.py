@@ -12,8 +12,8 @@ import stripe
 
 from portal.dbtypes import utcnow
 from portal.events import AuditEvent
-from portal.integration.models import IdempotentRequest
 from portal.integration.idempotency import purge
+from portal.integration.models import IdempotentRequest
 from portal.portal_settings.models import PortalConfiguration
 
 CREATE = {"features[invoice_history][enabled]": "true", "business_profile[headline]": "Acme"}
