@@ -94,21 +94,33 @@ def load(session: Session, model, objs: Sequence[Any], *options, needs: Iterable
 
     def lacks(obj) -> bool:
         state = sa_inspect(obj)
+        if state.expired_attributes:  # after a commit: one query refreshes the whole page
+            return True
         for name in needs:
             if name not in state.unloaded:
                 continue
             rel = relationships[name]
             if rel.direction is RelationshipDirection.MANYTOONE and len(rel.local_columns) == 1:
                 column = next(iter(rel.local_columns))
-                value = state.attrs[column.key].loaded_value
-                if value is None or _in_session(session, rel.mapper.class_, value):
+                value = state.attrs[column.key].loaded_value  # NO_VALUE when expired
+                if value is None or (isinstance(value, str)
+                                     and _in_session(session, rel.mapper.class_, value)):
                     continue
             return True
         return False
 
-    missing = sorted({obj.id for obj in objs if lacks(obj)})
+    # The key from the identity map, not ``obj.id``: reading an expired row's column would
+    # refresh it, one query per row.
+    missing = sorted({_key(obj) for obj in objs if lacks(obj)})
     if missing:
         session.scalars(select(model).where(model.id.in_(missing)).options(*options)).all()
+
+
+def _key(obj) -> str:
+    from sqlalchemy import inspect as sa_inspect
+
+    identity = sa_inspect(obj).identity
+    return identity[0] if identity else obj.id
 
 
 def _in_session(session: Session, model, key) -> bool:

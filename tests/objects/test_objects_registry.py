@@ -127,3 +127,43 @@ def test_a_subscription_list_loads_items_prices_coupons_and_latest_invoices_once
     assert rows == 4
     # the page again with its items, their prices, coupons, redemptions, latest invoices
     assert count == 6, "\n".join(STATEMENTS)
+
+
+def test_objects_serialize_with_an_app_context_and_no_request(session, make_customer,
+                                                              make_subscription, make_invoice):
+    from flask import has_app_context, has_request_context
+
+    customer = make_customer()
+    invoice = make_invoice(customer, subscription=make_subscription(customer))
+    session.commit()  # everything expired, as the worker finds rows after a commit
+
+    assert has_app_context() and not has_request_context()
+    data = serialize(session, invoice.lines[0])
+    assert data["invoice"] == invoice.id
+    assert serialize(session, invoice)["hosted_invoice_url"].startswith("https://billing.")
+
+
+def test_an_expired_line_is_serialized_without_a_query_per_row(session, make_customer,
+                                                               make_invoice):
+    customer = make_customer()
+    invoices = [make_invoice(customer) for _ in range(3)]
+    lines = [invoice.lines[0] for invoice in invoices]
+    session.commit()
+
+    with counting_queries() as counter:
+        data = serialize_many(session, lines)
+
+    assert [d["invoice"] for d in data] == [i.id for i in invoices]
+    assert counter.count <= 4, "\n".join(counter.statements)
+
+
+@pytest.mark.parametrize("count", [1, 5])
+def test_customers_expired_by_a_commit_are_refreshed_in_one_query(session, make_customer,
+                                                                  count):
+    customers = [make_customer(email=f"e{n}@example.com") for n in range(count)]
+    session.commit()
+
+    with counting_queries() as counter:
+        serialize_many(session, customers)
+
+    assert counter.count == 2, "\n".join(counter.statements)  # the rows, then delinquency
