@@ -14,6 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 
+# The Stripe API version these objects follow: the one stripe-python 16.1.0 pins
+# (``stripe.api_version``). Events and the OpenAPI document name it.
+API_VERSION = "2026-10-28.endive"
+
+
 def ts(value: datetime | None) -> int | None:
     """A Unix timestamp (whole seconds), as Stripe writes every moment."""
     return None if value is None else int(value.timestamp())
