@@ -13,7 +13,6 @@ from flask import current_app, has_app_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-
 # The Stripe API version these objects follow: the one stripe-python 16.1.0 pins
 # (``stripe.api_version``). Events and the OpenAPI document name it.
 API_VERSION = "2026-10-28.endive"
