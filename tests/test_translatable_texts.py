@@ -43,7 +43,11 @@ TABLES = ("MESSAGES", "LABELS", "PAGES")
 CUSTOMER_TEXT_CALLS = {"UpdateOptions": 0}
 # Functions in scope that only build log lines or staff/operator texts, by module.
 STAFF_FUNCTIONS = {
-    "customers/operations.py": {"_text_value", "checked_email", "create_customer"},
+    # The merchant's writes (dashboard and API), English like the dashboard.
+    "customers/operations.py": {"_text_value", "checked_email", "create_customer",
+                                "update_customer", "delete_customer", "_address_part",
+                                "_checked_address", "_checked_shipping", "_shipping_text",
+                                "checked_locales", "_default_card"},
     "billing/charging.py": {"_describe", "_collected", "collect", "_label", "collect_invoice"},
     "billing/engine.py": None,  # the run's log and summary are the operator's
     # Starting subscriptions is the dashboard's (and later the API's).

@@ -383,11 +383,11 @@ _EDITABLE = {
 
 def update_product(session: Session, product: Product, *, now: datetime, actor: str,
                    image: bytes | None = None, instance_path: str | None = None,
-                   image_url=_UNSET, metadata=_UNSET, active=_UNSET, **changes) -> dict:
+                   image_url=_UNSET, metadata=_UNSET, **changes) -> dict:
     """Change any of name, description, tax_code, statement_descriptor and unit_label (the
     ones given) and, with ``image``, the image (checked by content, re-encoded, stored under a
     new name), or with ``image_url`` an image kept as a URL (None removes the image);
-    ``metadata`` is the whole new dict; ``active`` archives or unarchives. All or nothing, with
+    ``metadata`` is the whole new dict (archiving is archive_product's). All or nothing, with
     one product.updated event. Returns the previous values of what changed
     (``previous["image"]`` is the old file, to delete once committed); empty when nothing
     changed, and then no event is raised."""
@@ -398,8 +398,6 @@ def update_product(session: Session, product: Product, *, now: datetime, actor: 
     processed = _prepare_image(image) if image is not None else None
     if image_url is not _UNSET and processed is None:
         cleaned["image"] = clean_image_url(image_url)
-    if active is not _UNSET:
-        cleaned["active"] = bool(active)
     previous = {key: getattr(product, key) for key, value in cleaned.items()
                 if getattr(product, key) != value}
     if metadata is not _UNSET:

@@ -149,13 +149,15 @@ def update_product(call: ApiCall, product_id: str) -> dict:
         extra["image_url"] = url
     if "metadata" in call:
         extra["metadata"] = merged_metadata(product.metadata_, call["metadata"])
-    if "active" in call:
-        extra["active"] = call["active"]
     try:
         previous = ops.update_product(call.session, product, now=call.now, actor=call.actor,
                                       **changes, **extra)
     except ops.CatalogRefused as refusal:
         raise catalog_refused(refusal) from None
+    if "active" in call:
+        # Archiving is its own operation (and event), as in the dashboard.
+        change = ops.unarchive_product if call["active"] else ops.archive_product
+        change(call.session, product, now=call.now, actor=call.actor)
     if "image" in previous:
         _discard_later(call, previous["image"])
     return serialize(call.session, product)
