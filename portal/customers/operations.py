@@ -500,9 +500,19 @@ def delete_customer(session: Session, customer: Customer, *, now: datetime,
             SignInSession.customer_id == customer.id, SignInSession.ended_at.is_(None))):
         sign_in.ended_at = now
         ended += 1
+    # No charge after the customer is gone: their open invoices stay open (payable, voidable)
+    # but the engine's automatic retries stop, as Stripe stops them by detaching the cards.
+    from portal.invoices.models import Invoice
+
+    stopped = list(session.scalars(select(Invoice).where(
+        Invoice.customer_id == customer.id, Invoice.status == "open",
+        Invoice.next_payment_attempt.is_not(None))))
+    for invoice in stopped:
+        invoice.next_payment_attempt = None
     raise_event(session, "customer.deleted", now=now, actor=actor, customer_id=customer.id,
                 object_id=customer.id,
                 data={"email": customer.email, "subscriptions_canceled": canceled,
-                      "sign_ins_ended": ended})
+                      "sign_ins_ended": ended,
+                      "invoice_retries_stopped": [invoice.id for invoice in stopped]})
     session.flush()
     return canceled

@@ -223,3 +223,22 @@ def test_the_list_filters_by_creation_time(api, make_customer, now):
     assert ids == [old.id]
     exact = api.get("/v1/customers", {"created": int(old.created.timestamp())}).json
     assert [c["id"] for c in exact["data"]] == [old.id]
+
+
+def test_a_deleted_customers_open_invoice_is_not_charged_again(stripe_client, session,
+                                                               make_customer, make_invoice,
+                                                               now):
+    from portal.invoices.models import Invoice
+
+    customer = make_customer()
+    invoice = make_invoice(customer, status="open")
+    invoice.next_payment_attempt = now
+    session.commit()
+
+    stripe_client.v1.customers.delete(customer.id)
+
+    session.expire_all()
+    stored = session.get(Invoice, invoice.id)
+    assert stored.status == "open" and stored.next_payment_attempt is None
+    [event] = events(session, "customer.deleted", customer.id)
+    assert event.data["invoice_retries_stopped"] == [invoice.id]
