@@ -106,6 +106,7 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.outbox import wakeup
 
     wakeup.init_app(app)  # commits that add outbox rows wake delivery
+    from portal.webhooks import recording  # noqa: F401  (commits record webhook events)
     from portal.admin import auth as admin_auth
 
     admin_auth.init_app(app)  # the staff cookie, apart from the customer's session
