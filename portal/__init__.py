@@ -106,7 +106,8 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.outbox import wakeup
 
     wakeup.init_app(app)  # commits that add outbox rows wake delivery
-    from portal.webhooks import recording  # noqa: F401  (commits record webhook events)
+    # Imported for its commit hook: each commit records its webhook events.
+    import portal.webhooks.recording  # noqa: F401
     from portal.admin import auth as admin_auth
 
     admin_auth.init_app(app)  # the staff cookie, apart from the customer's session
