@@ -39,6 +39,7 @@ BLUEPRINTS = (
     "portal.admin.customers.views",
     "portal.admin.portal_config.views",
     "portal.admin.branding.views",
+    "portal.admin.webhooks.views",
 )
 
 
