@@ -39,7 +39,10 @@ BLUEPRINTS = (
     "portal.admin.customers.views",
     "portal.admin.portal_config.views",
     "portal.admin.branding.views",
+    "portal.admin.developers.views",
     "portal.admin.webhooks.views",
+    # The Stripe-compatible API for the merchant's systems, under /v1.
+    "portal.api.views",
 )
 
 

@@ -23,9 +23,11 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm import Session as OrmSession
 
 from portal.events import AuditEvent
+from portal.objects import serialize_by_id
+from portal.objects.common import API_VERSION, livemode
 from portal.outbox.models import OutboxMessage
 from portal.webhooks.models import Event, WebhookEndpoint
-from portal.webhooks.types import API_VERSION, is_webhook_type, object_type_for, wants
+from portal.webhooks.types import is_webhook_type, object_type_for, wants
 
 log = logging.getLogger("portal.webhooks")
 
@@ -38,8 +40,7 @@ def note_event(session: Session, audit_event: AuditEvent) -> None:
     its type is one webhooks carry."""
     if not is_webhook_type(audit_event.type):
         return
-    request = dict(session.info.get(_REQUEST) or {})
-    session.info.setdefault(_PENDING, []).append((audit_event, request))
+    session.info.setdefault(_PENDING, []).append((audit_event, _request_of(session)))
 
 
 def set_api_request(session: Session, *, request_id: str | None,
@@ -48,6 +49,18 @@ def set_api_request(session: Session, *, request_id: str | None,
     ``request`` (``{"id": "req_...", "idempotency_key": ...}``). Outside the API both are
     null, as Stripe writes them for changes nobody requested through the API."""
     session.info[_REQUEST] = {"id": request_id, "idempotency_key": idempotency_key}
+
+
+def _request_of(session: Session) -> dict:
+    """The API request events raised now belong to: ``set_api_request``'s, else the one the
+    API's routing is serving (``g.api_request_id``, ``g.api_idempotency_key``)."""
+    if _REQUEST in session.info:
+        return dict(session.info[_REQUEST])
+    from flask import g, has_request_context, request
+
+    if has_request_context() and request.path.startswith("/v1/") and g.get("api_request_id"):
+        return {"id": g.api_request_id, "idempotency_key": g.get("api_idempotency_key")}
+    return {}
 
 
 def delivery_key(endpoint_id: str, event_id: str) -> str:
@@ -146,7 +159,7 @@ def build_event(session: Session, audit: AuditEvent, *, request: dict | None = N
         "api_version": API_VERSION,
         "created": int(audit.created.timestamp()),
         "data": data,
-        "livemode": bool(obj.get("livemode", False)),
+        "livemode": bool(obj.get("livemode", livemode())),
         "pending_webhooks": pending_webhooks,
         "request": {"id": request.get("id"), "idempotency_key": request.get("idempotency_key")},
         "type": audit.type,
@@ -156,13 +169,9 @@ def build_event(session: Session, audit: AuditEvent, *, request: dict | None = N
 def serialize_object(session: Session, object_type: str, object_id: str | None) -> dict:
     """The object as Stripe shows it (``portal.objects.serialize_by_id``); a deleted one as
     Stripe shows a deleted object."""
-    try:
-        from portal.objects import serialize_by_id
-    except ImportError:  # TEMPORARY until portal/objects lands: the fields tests look at
-        serialize_by_id = _interim_serialize_by_id
     obj = serialize_by_id(session, object_type, object_id) if object_id else None
     if obj is None:
-        return {"id": object_id, "object": object_type, "deleted": True}
+        return {"id": object_id, "object": object_type, "deleted": True, "livemode": livemode()}
     return obj
 
 
@@ -178,28 +187,3 @@ def previous_attributes(data: dict, obj: dict) -> dict:
         found["status"] = data["previous_status"]
     return {key: value for key, value in found.items() if key in obj}
 
-
-def _interim_serialize_by_id(session: Session, object_type: str, object_id: str) -> dict | None:
-    """TEMPORARY stand-in for portal.objects.serialize_by_id (removed when it lands)."""
-    from portal.customers.models import Customer
-    from portal.invoices.models import Invoice
-    from portal.payments.models import PaymentMethod
-    from portal.portal_settings.models import PortalConfiguration
-    from portal.subscriptions.models import Subscription
-
-    models = {"customer": (Customer, ("email", "name", "phone")),
-              "subscription": (Subscription, ("status", "customer_id", "cancel_at_period_end")),
-              "invoice": (Invoice, ("status", "customer_id", "amount_due")),
-              "payment_method": (PaymentMethod, ("customer_id",)),
-              "billing_portal.configuration": (PortalConfiguration, ())}
-    if object_type not in models:
-        return {"id": object_id, "object": object_type}
-    model, fields = models[object_type]
-    row = session.get(model, object_id)
-    if row is None:
-        return None
-    obj = {"id": row.id, "object": object_type}
-    for name in fields:
-        value = getattr(row, name, None)
-        obj[name.removesuffix("_id")] = value
-    return obj

@@ -54,7 +54,3 @@ def wants(enabled_events: list[str] | None, event_type: str) -> bool:
     """Whether an endpoint with ``enabled_events`` is sent ``event_type``."""
     events = enabled_events or []
     return ALL_EVENTS in events or event_type in events
-
-# The API version events are written in: the one stripe-python 16.1.0 pins
-# (``stripe.api_version``), as the objects in portal/objects are.
-API_VERSION = "2026-10-28.endive"

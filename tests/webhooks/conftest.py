@@ -14,6 +14,12 @@ from portal.outbox.models import OutboxMessage
 from portal.webhooks import operations as ops
 
 
+@pytest.fixture
+def app_config() -> dict:
+    # Only the test delivers, on its clock (a module overrides this to test a worker mode).
+    return {"WORKER_MODE": "external"}
+
+
 @dataclass
 class Received:
     path: str

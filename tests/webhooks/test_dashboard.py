@@ -163,6 +163,8 @@ def test_another_endpoints_delivery_cannot_be_resent_through_this_one(
     assert len(deliveries(session)) == 2
 
 
-def test_the_dashboard_nav_links_to_webhooks(staff_client):
+def test_webhooks_are_under_developers_next_to_the_api_keys(staff_client):
     html = staff_client.get(f"{BASE}/").get_data(as_text=True)
-    assert f'href="{BASE}/" aria-current="page">Webhooks' in html
+    assert 'href="/admin/developers/api-keys" aria-current="page">Developers' in html
+    keys = staff_client.get("/admin/developers/api-keys").get_data(as_text=True)
+    assert f'href="{BASE}/"' in keys

@@ -3,6 +3,7 @@ object as it is at commit, and one delivery per endpoint that wants the type."""
 
 from __future__ import annotations
 
+import stripe
 from sqlalchemy import select
 
 from portal.customers import operations as customers
@@ -46,7 +47,7 @@ def test_a_committed_change_always_has_its_event_and_deliveries(
     assert body["data"]["previous_attributes"] == {"name": "Jenny Rosen"}
     assert body["pending_webhooks"] == 2
     assert body["request"] == {"id": None, "idempotency_key": None}
-    assert body["livemode"] is False and body["api_version"]
+    assert body["livemode"] is True and body["api_version"] == stripe.api_version
     rows = deliveries(session)
     assert sorted(row.payload["endpoint_id"] for row in rows) == sorted([first.id, second.id])
     assert {row.payload["event_id"] for row in rows} == {event.id}
@@ -155,7 +156,7 @@ def test_a_deleted_object_is_shown_as_stripe_shows_one(session, now):
     session.commit()
     [event] = events(session)
     assert event.body["data"]["object"] == {"id": "cus_gone", "object": "customer",
-                                            "deleted": True}
+                                            "deleted": True, "livemode": True}
 
 
 def test_a_commit_with_no_webhook_event_adds_no_query(session, customer, now, app):

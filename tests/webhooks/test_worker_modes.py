@@ -12,6 +12,11 @@ from tests.outbox.conftest import start_worker, wait_for, worker_env  # noqa: F4
 from tests.webhooks.conftest import deliveries
 
 
+@pytest.fixture
+def app_config(request) -> dict:
+    return getattr(request, "param", {"WORKER_MODE": "external"})
+
+
 def change(session, customer, now, name="Jenny Q. Rosen"):
     customers.update_customer_details(session, customer, {"name": name}, now=now,
                                       actor="merchant")
@@ -37,6 +42,13 @@ def test_flask_worker_delivers_webhooks(session, customer, now, receiver, make_e
     change(session, customer, now)
     wait_for(lambda: receiver.requests, timeout=30, what="the worker to deliver")
     wait_for(lambda: deliveries(session)[0].sent_at is not None, what="the row to be marked")
+    # The worker process claimed it (this test's app delivers nothing by itself).
+    assert ":outbox-" not in (deliveries(session)[0].claimed_by or "")
+    from sqlalchemy import select
+
+    from portal.webhooks.models import WebhookAttempt
+
+    assert session.scalars(select(WebhookAttempt)).one().status_code == 200
     worker.stop()
     assert "Traceback" not in worker.output
 
