@@ -3,7 +3,7 @@
 Issue 11. Only new tables; deliveries themselves are outbox rows (kind "webhook").
 
 Revision ID: 4b7468ca6376
-Revises: fd571052e0ba
+Revises: 732ecef5f071
 Create Date: 2026-12-02 18:24:50.970952
 
 """
@@ -15,7 +15,7 @@ import portal.dbtypes
 
 # revision identifiers, used by Alembic.
 revision = '4b7468ca6376'
-down_revision = 'fd571052e0ba'
+down_revision = '732ecef5f071'
 branch_labels = None
 depends_on = None
 
