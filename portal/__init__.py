@@ -40,6 +40,7 @@ BLUEPRINTS = (
     "portal.admin.portal_config.views",
     "portal.admin.branding.views",
     "portal.admin.developers.views",
+    "portal.admin.webhooks.views",
     # The Stripe-compatible API for the merchant's systems, under /v1.
     "portal.api.views",
 )
@@ -109,6 +110,8 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.outbox import wakeup
 
     wakeup.init_app(app)  # commits that add outbox rows wake delivery
+    # Imported for its commit hook: each commit records its webhook events.
+    import portal.webhooks.recording  # noqa: F401
     from portal.admin import auth as admin_auth
 
     admin_auth.init_app(app)  # the staff cookie, apart from the customer's session

@@ -137,6 +137,21 @@ class Defaults:
     API_LIVEMODE = True
     # A payment still "processing" this long after it began is asked of the gateway again.
     PAYMENT_RECONCILE_AFTER_SECONDS = 300
+    # Webhooks (portal/webhooks): each delivery is one POST with this timeout (connecting,
+    # sending, and each read of the answer), never following a redirect.
+    WEBHOOK_TIMEOUT_SECONDS = 10
+    # A claimed delivery is another worker's to retry once this passes (the claimer died).
+    WEBHOOK_LEASE_SECONDS = 120
+    # After the n-th failed attempt: wait base * 2**(n-1) seconds, at most the max, and give
+    # up once the window since the event (or the resend) has passed.
+    WEBHOOK_RETRY_BASE_SECONDS = 60
+    WEBHOOK_RETRY_MAX_SECONDS = 4 * 3600
+    WEBHOOK_RETRY_WINDOW_SECONDS = 3 * 24 * 3600
+    # Delivery threads per process in inline-thread mode, apart from the email threads, so a
+    # slow endpoint never holds up a sign-in code.
+    WEBHOOK_THREADS = 1
+    # http:// endpoint URLs: None allows them in development only; production refuses them.
+    WEBHOOK_ALLOW_HTTP = None
 
 
 # Settings that must stay text even when an environment variable looks like a number or
@@ -183,6 +198,7 @@ def finish(config: dict, instance_path: str) -> None:
     if config.get("SETTINGS_CACHE_SECONDS") is None:
         config["SETTINGS_CACHE_SECONDS"] = 5 if production else 0
     _check_worker(config)
+    _check_webhooks(config, production)
     hosts = config.get("TRUSTED_HOSTS")
     if isinstance(hosts, str):
         # PORTAL_TRUSTED_HOSTS=billing.example.com is text, not JSON: Flask wants a list.
@@ -226,6 +242,33 @@ def _check_worker(config: dict) -> None:
     if float(lease) <= 3 * float(timeout):
         raise ConfigError("PORTAL_OUTBOX_LEASE_SECONDS must be more than three times "
                           "PORTAL_MAIL_TIMEOUT_SECONDS, so a send finishes inside its lease")
+
+
+def _check_webhooks(config: dict, production: bool) -> None:
+    """Webhook endpoints are https in production; a POST ends inside its lease."""
+    allow_http = config.get("WEBHOOK_ALLOW_HTTP")
+    if isinstance(allow_http, str):
+        allow_http = allow_http.strip().lower() in ("1", "true", "yes", "on")
+    if allow_http is None:
+        allow_http = not production
+    if production and allow_http:
+        raise ConfigError("PORTAL_WEBHOOK_ALLOW_HTTP is for development only: production "
+                          "sends webhooks to https:// endpoints only")
+    config["WEBHOOK_ALLOW_HTTP"] = bool(allow_http)
+    timeout = float(config.get("WEBHOOK_TIMEOUT_SECONDS", Defaults.WEBHOOK_TIMEOUT_SECONDS))
+    if timeout <= 0:
+        raise ConfigError("PORTAL_WEBHOOK_TIMEOUT_SECONDS must be more than 0")
+    lease = float(config.get("WEBHOOK_LEASE_SECONDS", Defaults.WEBHOOK_LEASE_SECONDS))
+    if lease <= 3 * timeout:
+        raise ConfigError("PORTAL_WEBHOOK_LEASE_SECONDS must be more than three times "
+                          "PORTAL_WEBHOOK_TIMEOUT_SECONDS, so a delivery finishes inside its "
+                          "lease")
+    window = float(config.get("WEBHOOK_RETRY_WINDOW_SECONDS",
+                              Defaults.WEBHOOK_RETRY_WINDOW_SECONDS))
+    if window <= 0 or float(config.get("WEBHOOK_RETRY_BASE_SECONDS",
+                                       Defaults.WEBHOOK_RETRY_BASE_SECONDS)) <= 0:
+        raise ConfigError("PORTAL_WEBHOOK_RETRY_WINDOW_SECONDS and "
+                          "PORTAL_WEBHOOK_RETRY_BASE_SECONDS must be more than 0")
 
 
 def _check_rate_limit_storage(config: dict) -> None:

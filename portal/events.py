@@ -1,7 +1,9 @@
 """The one place business events are raised.
 
-Today an event is a row in the audit log. Merchant emails and signed webhooks hang off the same
-call later, so operations raise events here and nowhere else.
+An event is a row in the audit log. For the types webhooks carry
+(``portal.webhooks.types.WEBHOOK_EVENT_TYPES``) it is also recorded as a Stripe event, with a
+delivery for each endpoint that wants it, when the transaction commits
+(``portal.webhooks.recording``). So operations raise events here and nowhere else.
 """
 
 from __future__ import annotations
@@ -65,5 +67,9 @@ def raise_event(
         created=now,
     )
     session.add(event)
+    # Imported here: the webhooks package imports this module's model.
+    from portal.webhooks.recording import note_event
+
+    note_event(session, event)
     log.info("event %s actor=%s customer=%s object=%s", type, actor, customer_id, object_id)
     return event

@@ -17,11 +17,13 @@ from portal.outbox.models import OutboxMessage
 from portal.payments.models import Payment, PaymentMethod
 from portal.portal_settings.models import Branding, LoginLink, PortalConfiguration, PortalSession
 from portal.subscriptions.models import Subscription, SubscriptionItem
+from portal.webhooks.models import Event, WebhookAttempt, WebhookEndpoint
 
 __all__ = [
     "ApiKey", "AuditEvent", "IdempotentRequest", "Branding", "Coupon", "Customer", "CustomerBalanceTransaction", "DevMail",
     "Invoice", "InvoiceItem", "InvoiceLine", "InvoiceNumberSequence", "LoginLink",
     "LoginPasscode", "OutboxMessage", "Payment", "PaymentMethod",
     "PortalConfiguration", "PortalSession", "Price", "Product", "SignInSession", "StaffSession",
-    "StaffUser", "Subscription", "SubscriptionItem", "TaxId", "TaxRate",
+    "StaffUser", "Subscription", "SubscriptionItem", "TaxId", "TaxRate", "Event",
+    "WebhookAttempt", "WebhookEndpoint",
 ]

@@ -31,6 +31,7 @@ STAFF_ONLY = {
     "api/": "the /v1 API answers the merchant's code, in English as Stripe's",
     "integration/": "API keys and idempotency are the merchant's (CLI, dashboard, API)",
     "customers/operations.py:create_customer": "creating customers is the dashboard's",
+    "webhooks/": "webhook endpoints are the merchant's (the dashboard and the API)",
 }
 
 TRANSLATING = {"_", "_l", "gettext", "lazy_gettext", "ngettext", "lazy_ngettext", "N_", "shown",

@@ -64,18 +64,23 @@ def update_customer_details(session: Session, customer: Customer, changes: dict,
     if unknown:
         raise ValueError(f"not customer details: {', '.join(sorted(unknown))}")
     changed = []
+    previous = {}  # Stripe's previous_attributes for the webhook (its plain fields)
     for name, value in changes.items():
         value = value if value not in ("", None) else None
         if name == "email":
             if value != customer.email:
+                previous[name] = customer.email
                 customer.set_email(value)
                 changed.append(name)
         elif getattr(customer, name) != value:
+            if name in ("name", "phone"):
+                previous[name] = getattr(customer, name)
             setattr(customer, name, value)
             changed.append(name)
     if changed:
         raise_event(session, "customer.updated", now=now, actor=actor, customer_id=customer.id,
-                    object_id=customer.id, data={"changed": changed})
+                    object_id=customer.id,
+                    data={"changed": changed, "previous_attributes": previous})
     session.flush()
     return changed
 

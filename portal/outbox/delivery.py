@@ -1,5 +1,8 @@
 """Delivering the outbox: lease a due row, send it, then mark it sent, each in its own transaction.
 
+Emails are sent here; webhooks (``kind="webhook"``) are claimed by the same helpers and sent
+by ``portal.webhooks.delivery``. ``deliver_due`` takes the kinds in turn.
+
 The database lease is what keeps delivery to once: a worker commits its claim
 (``claimed_until`` = now + lease, ``claimed_by`` = itself) before it talks to the mail server,
 and nobody else takes the row until the lease has passed. Claims use ``SELECT ... FOR UPDATE
@@ -74,25 +77,34 @@ def message_id_for(row_id: str) -> str:
 
 # ---- which rows are due ------------------------------------------------------------------------
 
-def _unfinished(model):
-    # Emails only: other kinds (webhooks, later) get a deliverer of their own.
-    return and_(model.kind == "email", model.sent_at.is_(None), model.failed_at.is_(None))
+KINDS = ("email", "webhook")
+
+
+def unfinished(model, kind: str | None = "email"):
+    """Rows of ``kind`` (any kind: None) neither sent nor given up on."""
+    pending = and_(model.sent_at.is_(None), model.failed_at.is_(None))
+    return pending if kind is None else and_(model.kind == kind, pending)
 
 
 def _recipient(model):
     return func.lower(model.payload["to"].as_string())
 
 
-def _claimable(now: datetime):
-    earlier = aliased(OutboxMessage)
-    return and_(
-        _unfinished(OutboxMessage),
+def _claimable(now: datetime, kind: str = "email"):
+    due = and_(
+        unfinished(OutboxMessage, kind),
         OutboxMessage.available_at <= now,
         or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
+    )
+    if kind != "email":
+        return due  # webhooks: each delivery on its own (Stripe promises no order either)
+    earlier = aliased(OutboxMessage)
+    return and_(
+        due,
         # One recipient's emails leave in the order they were made, each after the one before
         # it was sent or given up on: the newest sign-in code is always the last to arrive.
         ~exists().where(
-            _unfinished(earlier),
+            unfinished(earlier),
             _recipient(earlier) == _recipient(OutboxMessage),
             or_(earlier.created < OutboxMessage.created,
                 and_(earlier.created == OutboxMessage.created, earlier.id < OutboxMessage.id)),
@@ -100,11 +112,12 @@ def _claimable(now: datetime):
     )
 
 
-def claim_next(session: Session, *, now: datetime, policy: DeliveryPolicy,
-               worker: str) -> OutboxMessage | None:
-    """Lease the oldest due row to ``worker`` and commit the lease; None when none is due."""
+def claim_next(session: Session, *, now: datetime, policy, worker: str,
+               kind: str = "email") -> OutboxMessage | None:
+    """Lease the oldest due row of ``kind`` to ``worker`` for ``policy.lease`` and commit the
+    lease; None when none is due."""
     postgres = session.get_bind().dialect.name == "postgresql"
-    candidates = (select(OutboxMessage.id).where(_claimable(now))
+    candidates = (select(OutboxMessage.id).where(_claimable(now, kind))
                   .order_by(OutboxMessage.created, OutboxMessage.id)
                   # SQLite has no row locks: a few candidates, in case a parallel worker
                   # wins the first one.
@@ -114,7 +127,7 @@ def claim_next(session: Session, *, now: datetime, policy: DeliveryPolicy,
     for row_id in session.scalars(candidates).all():
         won = session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id == row_id, _claimable(now))
+            .where(OutboxMessage.id == row_id, _claimable(now, kind))
             .values(claimed_until=now + policy.lease, claimed_by=worker)
             .execution_options(synchronize_session=False)
         ).rowcount == 1
@@ -172,7 +185,7 @@ def _finish(session: Session, row_id: str, payload: dict, **values) -> None:
     """Sent, dropped or given up on: the lease ends and the secret part is erased."""
     session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id == row_id, _unfinished(OutboxMessage))
+        .where(OutboxMessage.id == row_id, unfinished(OutboxMessage))
         .values(claimed_until=None, payload=_erased(payload), **values)
         .execution_options(synchronize_session=False)
     )
@@ -194,7 +207,7 @@ def _record_failure(session: Session, row_id: str, attempts: int, payload: dict,
     delay = policy.backoff(attempts)
     session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id == row_id, _unfinished(OutboxMessage))
+        .where(OutboxMessage.id == row_id, unfinished(OutboxMessage))
         .values(attempts=attempts, available_at=now + delay, claimed_until=None,
                 last_error=name)
         .execution_options(synchronize_session=False)
@@ -208,34 +221,54 @@ def _record_failure(session: Session, row_id: str, attempts: int, payload: dict,
 
 # ---- sending everything due ---------------------------------------------------------------------
 
+def _deliverer(kind: str, config):
+    """``(deliver_claimed, policy)`` for rows of ``kind``."""
+    if kind == "webhook":
+        from portal.webhooks import delivery as webhooks
+
+        return webhooks.deliver_claimed, webhooks.WebhookPolicy.from_config(config)
+    return deliver_claimed, DeliveryPolicy.from_config(config)
+
+
 def deliver_due(*, now: datetime | None = None, limit: int | None = None,
-                stop: threading.Event | None = None) -> int:
-    """Send every email that is due, one claim at a time; returns how many were handled.
-    ``now`` fixes the clock (tests); ``stop`` ends the run between two emails."""
+                stop: threading.Event | None = None, kinds: tuple[str, ...] = KINDS,
+                budget_seconds: float | None = None) -> int:
+    """Deliver every row of ``kinds`` that is due, one claim at a time, the kinds in turn;
+    returns how many were handled. ``now`` fixes the clock (tests); ``stop`` ends the run
+    between two rows, and so does ``budget_seconds`` running out (a job's time limit)."""
     app = current_app._get_current_object()
-    policy = DeliveryPolicy.from_config(app.config)
+    deliverers = {kind: _deliverer(kind, app.config) for kind in kinds}
     worker = worker_name()
+    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
+    active = list(kinds)
     handled = 0
-    while (limit is None or handled < limit) and not (stop is not None and stop.is_set()):
-        # An app context per email gives it a session of its own: nothing the caller has
-        # pending is committed with a claim, and nothing stale is read.
-        with app.app_context():
-            message = claim_next(db.session, now=now or dbtypes.utcnow(), policy=policy,
-                                 worker=worker)
-            if message is None:
-                break
-            deliver_claimed(db.session, message, now=now, policy=policy)
-        handled += 1
+    while active:
+        for kind in list(active):
+            if ((limit is not None and handled >= limit)
+                    or (stop is not None and stop.is_set())
+                    or (deadline is not None and time.monotonic() > deadline)):
+                return handled
+            deliver, policy = deliverers[kind]
+            # An app context per row gives it a session of its own: nothing the caller has
+            # pending is committed with a claim, and nothing stale is read.
+            with app.app_context():
+                message = claim_next(db.session, now=now or dbtypes.utcnow(), policy=policy,
+                                     worker=worker, kind=kind)
+                if message is None:
+                    active.remove(kind)
+                    continue
+                deliver(db.session, message, now=now, policy=policy)
+            handled += 1
     return handled
 
 
-def pending_count(*, now: datetime | None = None) -> int:
+def pending_count(*, now: datetime | None = None, kinds: tuple[str, ...] = KINDS) -> int:
     """Rows due by ``now`` that are neither sent nor given up on (being sent included)."""
     app = current_app._get_current_object()
     with app.app_context():
         return db.session.scalar(
             select(func.count()).select_from(OutboxMessage)
-            .where(_unfinished(OutboxMessage),
+            .where(unfinished(OutboxMessage, None), OutboxMessage.kind.in_(kinds),
                    OutboxMessage.available_at <= (now or dbtypes.utcnow())))
 
 

@@ -49,6 +49,9 @@ _JOB_TIMEOUT_SECONDS = 600
 # Emails one delivery job sends at most, well inside its timeout (a timeout interrupting a
 # send could repeat it); what is left goes with the next wake-up or poll.
 _DELIVERY_BATCH = 200
+# Nor does it start a send after this long: endpoints that time out one after another must
+# not carry a job past its timeout.
+_DELIVERY_BUDGET_SECONDS = _JOB_TIMEOUT_SECONDS / 3
 
 
 # ---- the jobs ----------------------------------------------------------------------------------
@@ -70,11 +73,11 @@ def _standalone_app() -> Flask:
 
 
 def deliver_outbox() -> int:
-    """Job: send every outbox email that is due; returns how many were handled."""
+    """Job: send every outbox email and webhook that is due; returns how many were handled."""
     from portal.outbox.delivery import deliver_due
 
     with _app_context():
-        return deliver_due(limit=_DELIVERY_BATCH)
+        return deliver_due(limit=_DELIVERY_BATCH, budget_seconds=_DELIVERY_BUDGET_SECONDS)
 
 
 def housekeeping(now: datetime | None = None) -> dict:
@@ -288,7 +291,8 @@ def _run_in_foreground(app: Flask) -> int:
             try:
                 if job.func is deliver_outbox:
                     with app.app_context():
-                        deliver_due(stop=stop, limit=_DELIVERY_BATCH)
+                        deliver_due(stop=stop, limit=_DELIVERY_BATCH,
+                                    budget_seconds=_DELIVERY_BUDGET_SECONDS)
                 else:
                     job.func()
             except Exception as error:  # the next period tries again

@@ -17,12 +17,15 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 
+OUTBOX = "portal.outbox.secret"
+
 
 @lru_cache(maxsize=8)
-def _fernet(secret: bytes) -> Fernet:
-    # A key of its own: a leaked outbox key must never sign a session, nor the reverse.
+def _fernet(secret: bytes, purpose: str = OUTBOX) -> Fernet:
+    # A key of its own: a leaked outbox key must never sign a session, nor the reverse; and
+    # each purpose (outbox secrets, webhook signing secrets) has its own.
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-               info=b"portal.outbox.secret").derive(secret)
+               info=purpose.encode()).derive(secret)
     return Fernet(base64.urlsafe_b64encode(key))
 
 
@@ -31,12 +34,13 @@ def _secret_key() -> bytes:
     return secret if isinstance(secret, bytes) else str(secret).encode()
 
 
-def seal(values: dict) -> str:
-    """Encrypt ``values`` (JSON) for the outbox row."""
-    return _fernet(_secret_key()).encrypt(json.dumps(values).encode()).decode()
+def seal(values: dict, *, purpose: str = OUTBOX) -> str:
+    """Encrypt ``values`` (JSON) for the outbox row (or, with another ``purpose``, for
+    another table: a webhook endpoint's signing secret)."""
+    return _fernet(_secret_key(), purpose).encrypt(json.dumps(values).encode()).decode()
 
 
-def unseal(token: str) -> dict:
+def unseal(token: str, *, purpose: str = OUTBOX) -> dict:
     """The values ``seal`` encrypted; raises cryptography's InvalidToken when SECRET_KEY has
     changed since, or the token was altered."""
-    return json.loads(_fernet(_secret_key()).decrypt(token.encode()))
+    return json.loads(_fernet(_secret_key(), purpose).decrypt(token.encode()))

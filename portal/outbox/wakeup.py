@@ -4,8 +4,9 @@ A session that flushed an ``OutboxMessage`` wakes delivery after it commits (nev
 the worker must find the row, and a rolled-back row must never be sent). What wakes depends
 on WORKER_MODE:
 
-- ``inline-thread``: a few threads in this app process (OUTBOX_THREADS), started on the first
-  request or the first wake, which also look every OUTBOX_POLL_SECONDS. Several processes
+- ``inline-thread``: a few threads in this app process (OUTBOX_THREADS for emails,
+  WEBHOOK_THREADS for webhooks), started on the first request or the first wake, which also
+  look every OUTBOX_POLL_SECONDS. Several processes
   (gunicorn workers) each run theirs; the database lease keeps each email to one of them.
 - ``redis``: a "deliver outbox" job is put on the RQ queue for ``flask worker`` to run.
 - ``external``: nothing here; ``flask worker`` looks every OUTBOX_POLL_SECONDS.
@@ -81,14 +82,20 @@ def _forget_rolled_back_rows(session, previous_transaction) -> None:
 # ---- in-process delivery -----------------------------------------------------------------------
 
 class InlineWorker:
-    """OUTBOX_THREADS daemon threads delivering for one app. Several, so one slow mail server
-    conversation does not hold up other recipients' emails."""
+    """OUTBOX_THREADS daemon threads delivering one app's emails and WEBHOOK_THREADS its
+    webhooks. Several, so one slow mail server conversation does not hold up other
+    recipients' emails, nor a slow endpoint any email."""
 
     def __init__(self, app: Flask) -> None:
         self.app = app
         self.poll_seconds = float(app.config["OUTBOX_POLL_SECONDS"])
         self._stop = threading.Event()
-        self._wakes = [threading.Event() for _ in range(max(int(app.config["OUTBOX_THREADS"]), 1))]
+        # Emails and webhooks have threads of their own: an endpoint that takes its time
+        # never holds up a sign-in code.
+        email_threads = max(int(app.config["OUTBOX_THREADS"]), 1)
+        webhook_threads = max(int(app.config.get("WEBHOOK_THREADS", 1)), 1)
+        self._kinds = [("email",)] * email_threads + [("webhook",)] * webhook_threads
+        self._wakes = [threading.Event() for _ in self._kinds]
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
 
@@ -99,9 +106,10 @@ class InlineWorker:
         with self._lock:
             if self._threads or self._stop.is_set():
                 return
-            for number, wake_event in enumerate(self._wakes):
-                thread = threading.Thread(target=self._run, args=(wake_event,), daemon=True,
-                                          name=f"outbox-{number}")
+            for number, (wake_event, kinds) in enumerate(zip(self._wakes, self._kinds,
+                                                             strict=True)):
+                thread = threading.Thread(target=self._run, args=(wake_event, kinds),
+                                          daemon=True, name=f"outbox-{kinds[0]}-{number}")
                 thread.start()
                 self._threads.append(thread)
             if self.app.config.get("WORKER_SCHEDULE_IN_PROCESS"):
@@ -126,7 +134,7 @@ class InlineWorker:
         with _running_lock:
             _running.discard(self)
 
-    def _run(self, wake_event: threading.Event) -> None:
+    def _run(self, wake_event: threading.Event, kinds: tuple[str, ...]) -> None:
         from portal.outbox.delivery import deliver_due
 
         while not self._stop.is_set():
@@ -138,7 +146,7 @@ class InlineWorker:
                 break
             try:
                 with self.app.app_context():
-                    deliver_due(stop=self._stop)
+                    deliver_due(stop=self._stop, kinds=kinds)
             except Exception as error:  # the database went away; try again next time
                 log.error("outbox: delivery failed: %s", type(error).__name__)
 

@@ -17,7 +17,8 @@ def test_update_names_only_the_fields_that_really_changed(session, customer, now
     assert changed == ["phone"]
     [event] = events("customer.updated")
     assert (event.customer_id, event.object_id, event.actor, event.data) == (
-        customer.id, customer.id, "merchant", {"changed": ["phone"]})
+        customer.id, customer.id, "merchant",
+        {"changed": ["phone"], "previous_attributes": {"phone": None}})
     assert event.created == now
 
 

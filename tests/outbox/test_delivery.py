@@ -376,9 +376,15 @@ def test_a_session_that_adds_no_outbox_row_wakes_nobody(app, session, make_custo
 
 
 def test_rows_of_another_kind_are_left_for_their_own_deliverer(session, now, controlled_smtp):
-    session.add(OutboxMessage(kind="webhook", payload={"url": "https://acme.example/hook"},
+    session.add(OutboxMessage(kind="webhook", payload={"endpoint_id": "we_x", "event_id": "evt_x"},
+                              created=now, available_at=now))
+    session.add(OutboxMessage(kind="sms", payload={"to": "+15555550100"},
                               created=now, available_at=now))
     session.commit()
-    assert deliver_due(now=now) == 0
-    [row] = rows(session)
-    assert row.claimed_by is None and row.attempts == 0
+    # The email deliverer leaves webhooks to theirs, and a kind nobody delivers to nobody.
+    assert deliver_due(now=now, kinds=("email",)) == 0
+    assert all(row.claimed_by is None and row.attempts == 0 for row in rows(session))
+    assert deliver_due(now=now) == 1  # the webhook's deliverer: its endpoint is gone
+    webhook, sms = sorted(rows(session), key=lambda row: row.kind != "webhook")
+    assert webhook.failed_at is not None and webhook.last_error == "Endpoint deleted"
+    assert sms.claimed_by is None and sms.attempts == 0 and sms.failed_at is None
