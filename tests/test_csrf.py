@@ -10,7 +10,10 @@ from tests.conftest import base_config
 
 def _post_rules(app):
     for rule in app.url_map.iter_rules():
-        if "POST" in rule.methods and not rule.endpoint.startswith("static"):
+        # The /v1 API has no cookie to forge: every request carries the secret key, and one
+        # without it is refused (tests/api/test_errors_api.py).
+        if ("POST" in rule.methods and not rule.endpoint.startswith("static")
+                and not rule.rule.startswith("/v1/")):
             yield rule
 
 
@@ -48,6 +51,16 @@ def test_the_csrf_refusal_is_a_plain_page_not_a_crash(app, client, signed_in_cus
     response = client.post(_url_for_rule(rule))
     assert response.status_code == 400
     assert "Something was wrong with that request" in response.get_data(as_text=True)
+
+
+def test_a_cookie_alone_cannot_post_to_the_api(app, client, signed_in_customer):
+    api_posts = [rule for rule in app.url_map.iter_rules()
+                 if "POST" in rule.methods and rule.rule.startswith("/v1/")]
+
+    answers = {rule.rule: client.post(_url_for_rule(rule), data={"name": "x"}).status_code
+               for rule in api_posts}
+
+    assert api_posts and set(answers.values()) == {401}, answers
 
 
 def test_csrf_is_on_unless_a_test_switches_it_off(database_uri):
