@@ -18,6 +18,8 @@ from portal.extensions import csrf, limiter
 RESOURCES = (
     "portal.api.resources.openapi",
     "portal.api.resources.portal_configurations",
+    "portal.api.resources.subscriptions",
+    "portal.api.resources.invoices",
 )
 
 # The API authenticates every request by its secret key; there is no cookie to forge.
