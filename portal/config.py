@@ -132,6 +132,9 @@ class Defaults:
     API_IDEMPOTENCY_WAIT_SECONDS = 10
     # Requests per second one key may make (Flask-Limiter syntax); "" turns the limit off.
     API_RATE_LIMIT = "100 per second"
+    # `livemode` in every API object and event (this portal has no test mode of its own: a
+    # staging install sets it to False so its objects say so).
+    API_LIVEMODE = True
     # A payment still "processing" this long after it began is asked of the gateway again.
     PAYMENT_RECONCILE_AFTER_SECONDS = 300
 

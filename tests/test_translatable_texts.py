@@ -27,6 +27,9 @@ STAFF_ONLY = {
     "portal_settings/operations.py": "the portal configuration and branding are the dashboard's",
     "images.py": "images are uploaded by staff in the dashboard",
     "reporting/": "the dashboard's reports",
+    "objects/": "Stripe-shaped JSON and its schemas, read by the merchant's code, in English as Stripe's",
+    "api/": "the /v1 API answers the merchant's code, in English as Stripe's",
+    "integration/": "API keys and idempotency are the merchant's (CLI, dashboard, API)",
     "customers/operations.py:create_customer": "creating customers is the dashboard's",
 }
 

@@ -137,16 +137,23 @@ class String(Param):
 
 @dataclass
 class Id(String):
-    """An object id such as ``cus_...``: looked up by the endpoint (404 when missing)."""
+    """An object id such as ``cus_...`` given as a parameter: looked up by the endpoint. One
+    that cannot be an id names nothing: 400 ``resource_missing``, as Stripe answers for a
+    parameter (a 404 is for the URL's own id)."""
 
     max_length: int = 64
 
     def convert(self, raw, path):
         value = super().convert(raw, path)
         if not re.fullmatch(r"[A-Za-z0-9_-]+", value):
-            raise ApiError(404, f"No such {path.split('[')[0]}: '{value}'",
+            raise ApiError(400, f"No such {_object_of(path)}: '{value}'",
                            code="resource_missing", param=path)
         return value
+
+
+def _object_of(path: str) -> str:
+    """``customer`` for ``customer``, ``price`` for ``items[0][price]``."""
+    return path.rstrip("]").rsplit("[", 1)[-1]
 
 
 @dataclass

@@ -13,6 +13,10 @@ from flask import current_app, has_app_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+# The Stripe API version these objects follow: the one stripe-python 16.1.0 pins
+# (``stripe.api_version``). Events and the OpenAPI document name it.
+API_VERSION = "2026-10-28.endive"
+
 
 def ts(value: datetime | None) -> int | None:
     """A Unix timestamp (whole seconds), as Stripe writes every moment."""
@@ -81,14 +85,52 @@ def public_url(endpoint: str, **values) -> str | None:
         return None
 
 
-def by_id(session: Session, model, ids: Iterable[str | None], *options) -> dict[str, Any]:
-    """``{id: row}`` for ``ids`` in one query (none for no ids). Rows already in the session
-    come back as the same objects, so a relationship they lack is filled in by ``options``."""
-    wanted = sorted({i for i in ids if i})
-    if not wanted:
-        return {}
-    rows = session.scalars(select(model).where(model.id.in_(wanted)).options(*options)).all()
-    return {row.id: row for row in rows}
+def load(session: Session, model, objs: Sequence[Any], *options, needs: Iterable[str]) -> None:
+    """Load the relationships ``needs`` of ``objs`` (with ``options``, selectinload chains) in
+    one query, for the objects that lack one; none when every object has them already (a
+    parent's preload loaded them). A many-to-one whose row is already in the session counts
+    as loaded: reading it costs no query."""
+    from sqlalchemy import inspect as sa_inspect
+    from sqlalchemy.orm import RelationshipDirection
+
+    relationships = sa_inspect(model).relationships
+    needs = list(needs)
+
+    def lacks(obj) -> bool:
+        state = sa_inspect(obj)
+        if state.expired_attributes:  # after a commit: one query refreshes the whole page
+            return True
+        for name in needs:
+            if name not in state.unloaded:
+                continue
+            rel = relationships[name]
+            if rel.direction is RelationshipDirection.MANYTOONE and len(rel.local_columns) == 1:
+                column = next(iter(rel.local_columns))
+                value = state.attrs[column.key].loaded_value  # NO_VALUE when expired
+                if value is None or (isinstance(value, str)
+                                     and _in_session(session, rel.mapper.class_, value)):
+                    continue
+            return True
+        return False
+
+    # The key from the identity map, not ``obj.id``: reading an expired row's column would
+    # refresh it, one query per row.
+    missing = sorted({_key(obj) for obj in objs if lacks(obj)})
+    if missing:
+        session.scalars(select(model).where(model.id.in_(missing)).options(*options)).all()
+
+
+def _key(obj) -> str:
+    from sqlalchemy import inspect as sa_inspect
+
+    identity = sa_inspect(obj).identity
+    return identity[0] if identity else obj.id
+
+
+def _in_session(session: Session, model, key) -> bool:
+    from sqlalchemy.orm.util import identity_key
+
+    return identity_key(model, key) in session.identity_map
 
 
 def unique(values: Sequence[Any]) -> list[Any]:

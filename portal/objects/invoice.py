@@ -8,9 +8,9 @@ from portal.customers.models import Customer
 from portal.invoices.models import Invoice, InvoiceLine
 from portal.objects.common import (
     address,
-    by_id,
     list_object,
     livemode,
+    load,
     metadata,
     public_url,
     ts,
@@ -26,11 +26,16 @@ def _preload(session, invoices) -> dict:
     invoice, and the merchant's name: a fixed number of queries however many invoices."""
     from portal.portal_settings.models import Branding
 
-    loaded = by_id(session, Invoice, [i.id for i in invoices],
-                   selectinload(Invoice.lines).selectinload(InvoiceLine.tax_rate),
-                   selectinload(Invoice.customer).selectinload(Customer.tax_ids),
-                   selectinload(Invoice.subscription))
-    lines = [line for invoice in loaded.values() for line in invoice.lines]
+    load(session, Invoice, invoices,
+         selectinload(Invoice.lines).selectinload(InvoiceLine.price),
+         selectinload(Invoice.lines).selectinload(InvoiceLine.tax_rate),
+         selectinload(Invoice.customer).selectinload(Customer.tax_ids),
+         selectinload(Invoice.subscription), needs=("lines", "customer", "subscription"))
+    drafts = {i.customer.id: i.customer for i in invoices
+              if i.status == "draft" or not i.customer_snapshot}
+    load(session, Customer, list(drafts.values()), selectinload(Customer.tax_ids),
+         needs=("tax_ids",))
+    lines = [line for invoice in invoices for line in invoice.lines]
     lines_json = dict(zip([line.id for line in lines], serialize_many(session, lines),
                           strict=True))
     branding = session.get(Branding, 1)  # read only: a serializer never creates the row

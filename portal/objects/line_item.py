@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from sqlalchemy.orm import selectinload
 
-from portal.catalog.models import Price
 from portal.invoices.models import InvoiceLine
-from portal.objects.common import by_id, decimal_string, livemode, ts
+from portal.objects.common import decimal_string, livemode, load, ts
 from portal.objects.coupon import discount_id
 from portal.objects.price import plan
 from portal.objects.registry import serialize_many, serializer
 
 
 def _preload(session, lines) -> dict:
-    loaded = by_id(session, InvoiceLine, [line.id for line in lines],
-                   selectinload(InvoiceLine.price).selectinload(Price.product),
-                   selectinload(InvoiceLine.tax_rate), selectinload(InvoiceLine.invoice))
-    prices = {line.price_id: line.price for line in loaded.values() if line.price is not None}
+    load(session, InvoiceLine, lines, selectinload(InvoiceLine.price),
+         selectinload(InvoiceLine.tax_rate), selectinload(InvoiceLine.invoice),
+         needs=("price", "tax_rate", "invoice"))
+    prices = {line.price_id: line.price for line in lines if line.price is not None}
     price_json = dict(zip(prices, serialize_many(session, list(prices.values())), strict=True))
     return {"prices": price_json}
 

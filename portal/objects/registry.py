@@ -81,7 +81,11 @@ def serialize_many(session: Session, objs: Sequence[Any]) -> list[dict]:
     for obj in objs:
         groups.setdefault(entry_for_model(type(obj)), []).append(obj)
     results: dict[int, dict] = {}
+    from portal.objects.common import load
+
     for entry, members in groups.items():
+        # Rows expired by a commit are refreshed together here, not one query each on first use.
+        load(session, entry.model, members, needs=())
         ctx = entry.preload(session, members) if entry.preload else None
         for obj in members:
             results[id(obj)] = entry.fn(session, obj, ctx)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from portal.catalog.models import Price
-from portal.objects.common import by_id, list_object, list_url, livemode, metadata, ts
+from portal.objects.common import list_object, list_url, livemode, load, metadata, ts
 from portal.objects.coupon import subscription_discount
 from portal.objects.registry import serialize_many, serializer
 from portal.subscriptions.models import Subscription, SubscriptionItem
@@ -18,13 +17,12 @@ def _preload(session, subscriptions) -> dict:
     from portal.invoices.models import Invoice
 
     ids = [s.id for s in subscriptions]
-    loaded = by_id(session, Subscription, ids,
-                   selectinload(Subscription.items).selectinload(SubscriptionItem.price)
-                   .selectinload(Price.product),
-                   selectinload(Subscription.discount_coupon))
-    items = [item for sub in loaded.values() for item in sub.items]
+    load(session, Subscription, subscriptions,
+         selectinload(Subscription.items).selectinload(SubscriptionItem.price),
+         selectinload(Subscription.discount_coupon), needs=("items", "discount_coupon"))
+    items = [item for sub in subscriptions for item in sub.items]
     items_json = dict(zip([i.id for i in items], serialize_many(session, items), strict=True))
-    coupons = {s.discount_coupon.id: s.discount_coupon for s in loaded.values()
+    coupons = {s.discount_coupon.id: s.discount_coupon for s in subscriptions
                if s.discount_coupon is not None}
     coupons_json = dict(zip(coupons, serialize_many(session, list(coupons.values())),
                             strict=True))

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from sqlalchemy.orm import selectinload
 
-from portal.catalog.models import Price
-from portal.objects.common import by_id, ts
+from portal.objects.common import load, ts
 from portal.objects.price import plan
 from portal.objects.registry import serialize_many, serializer
 from portal.subscriptions.models import SubscriptionItem
 
 
 def _preload(session, items) -> dict:
-    loaded = by_id(session, SubscriptionItem, [i.id for i in items],
-                   selectinload(SubscriptionItem.price).selectinload(Price.product),
-                   selectinload(SubscriptionItem.subscription))
-    prices = {}
-    for item in loaded.values():
-        prices[item.price_id] = item.price
+    load(session, SubscriptionItem, items, selectinload(SubscriptionItem.price),
+         selectinload(SubscriptionItem.subscription), needs=("price", "subscription"))
+    prices = {item.price_id: item.price for item in items}
     price_json = dict(zip(prices, serialize_many(session, list(prices.values())), strict=True))
     return {"prices": price_json}
 

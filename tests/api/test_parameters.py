@@ -106,12 +106,13 @@ def test_bad_parameters_are_refused_with_stripes_code_and_the_param_named(pairs,
     assert error.body()["error"]["type"] == "invalid_request_error"
 
 
-def test_an_id_that_cannot_be_one_is_a_missing_resource():
+def test_an_id_parameter_that_cannot_be_one_is_a_missing_resource_named_by_its_param():
     with pytest.raises(ApiError) as refused:
-        parse_fields({"customer": Id()}, {"customer": "cus_<script>"})
+        parse_fields(ITEMS, {"items": [{"price": "price_<script>"}]})
 
-    assert (refused.value.status, refused.value.code) == (404, "resource_missing")
-    assert refused.value.message == "No such customer: 'cus_<script>'"
+    assert (refused.value.status, refused.value.code) == (400, "resource_missing")
+    assert refused.value.message == "No such price: 'price_<script>'"
+    assert refused.value.param == "items[0][price]"
 
 
 def test_metadata_updates_merge_keys_and_an_empty_value_removes_one():

@@ -29,11 +29,9 @@ ERROR_SCHEMA = {
 
 
 def _object_schemas() -> dict:
-    try:
-        from portal.objects.schemas import SCHEMAS
-    except ImportError:  # pragma: no cover (the serializers' schemas ship with the package)
-        return {}
-    return dict(SCHEMAS)
+    from portal.objects.schemas import components
+
+    return components()
 
 
 def _ref(name: str) -> dict:
@@ -41,7 +39,7 @@ def _ref(name: str) -> dict:
 
 
 def _component(name: str) -> str:
-    return name.replace(".", "_")
+    return name  # OpenAPI allows dots in component names: Stripe's object names as they are
 
 
 def _response_schema(spec: Endpoint, schemas: dict) -> dict:
@@ -125,10 +123,8 @@ def document() -> dict:
 
 
 def _api_version() -> str:
-    try:
-        from portal.objects import API_VERSION
-    except ImportError:  # pragma: no cover
-        return "unversioned"
+    from portal.objects.common import API_VERSION
+
     return API_VERSION
 
 
