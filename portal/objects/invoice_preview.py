@@ -11,15 +11,24 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
+
 from portal.billing.calc import DraftLine, InvoiceDraft
 from portal.catalog.models import Price, TaxRate
 from portal.customers.models import Customer
-from portal.objects.common import by_id, decimal_string, list_object, livemode, metadata, ts
+from portal.objects.common import decimal_string, list_object, livemode, metadata, ts
 from portal.objects.coupon import discount_id
 from portal.objects.customer import billing_address, shipping
 from portal.objects.price import plan
 from portal.objects.registry import serialize_many
 from portal.subscriptions.models import Subscription
+
+
+def _by_id(session, model, ids) -> dict:
+    wanted = sorted({i for i in ids if i})
+    if not wanted:
+        return {}
+    return {row.id: row for row in session.scalars(select(model).where(model.id.in_(wanted)))}
 
 
 def preview_id(subscription: Subscription) -> str:
@@ -41,7 +50,7 @@ def _line(line: DraftLine, position: int, *, currency: str, invoice_id: str | No
     price = prices.get(line.price_id)
     item_id = line.subscription_item_id
     parent = None
-    if item_id or line.proration:
+    if item_id:  # as the stored line: a proration carried as an invoice item names no item
         parent = {"invoice_item_details": None, "subscription_item_details": {
             "invoice_item": line.invoice_item_id, "proration": bool(line.proration),
             "proration_details": {"credited_items": None}, "subscription": subscription.id,
@@ -90,9 +99,9 @@ def serialize_invoice_preview(session, draft: InvoiceDraft, *, subscription: Sub
                               proration_date: datetime | None = None) -> dict:
     """The preview of ``draft`` (the subscription's next invoice, or the one a change makes
     now) as Stripe's invoice object."""
-    prices = by_id(session, Price, [line.price_id for line in draft.lines])
+    prices = _by_id(session, Price, [line.price_id for line in draft.lines])
     price_json = dict(zip(prices, serialize_many(session, list(prices.values())), strict=True))
-    rates = by_id(session, TaxRate, [line.tax_rate_id for line in draft.lines])
+    rates = _by_id(session, TaxRate, [line.tax_rate_id for line in draft.lines])
     inclusive = {rate_id: bool(rate.inclusive) for rate_id, rate in rates.items()}
     start = draft.period_start or now
     lines = [_line(line, position, currency=draft.currency, invoice_id=invoice_id,
@@ -201,7 +210,6 @@ def serialize_invoice_preview(session, draft: InvoiceDraft, *, subscription: Sub
         "paid": False,
         "subscription": subscription.id,
         "subscription_details": {"metadata": sub_metadata},
-        "subscription_proration_date": ts(proration_date),
         "tax": draft.tax,
         "total_tax_amounts": [{"amount": t["amount"], "inclusive": t["tax_behavior"] == "inclusive",
                                "tax_rate": (t["tax_rate_details"] or {}).get("tax_rate"),

@@ -201,11 +201,11 @@ def test_a_previewed_change_is_what_the_next_invoice_bills(stripe_client, sessio
     older = stripe_client.v1.invoices.create_preview(params={
         "subscription": running.id,
         "subscription_details": {"items": [{"id": item, "quantity": 5}],
-                                 "proration_date": preview.subscription_proration_date}})
+                                 "proration_date": preview.parent.subscription_details.subscription_proration_date}})
     assert older.total == preview.total
     stripe_client.v1.subscriptions.update(running.id, params={
         "items": [{"id": item, "quantity": 5}],
-        "proration_date": preview.subscription_proration_date})
+        "proration_date": preview.parent.subscription_details.subscription_proration_date})
     _run_engine_at(session, session.get(Subscription, running.id).current_period_end
                    + timedelta(seconds=1))
     written = session.scalars(select(Invoice).where(
@@ -253,3 +253,33 @@ def test_bad_previews_are_refused_naming_the_parameter(api, running, make_custom
     response = api.post("/v1/invoices/create_preview", body)
     assert response.status_code == 400, response.json
     assert response.json["error"]["param"] == param
+
+
+def test_the_preview_and_the_objects_match_stripes_schemas(api, running):
+    from tests.objects.conftest import assert_matches_schema
+
+    item = running["items"].data[0].id
+    for response in (
+            api.post("/v1/invoices/create_preview", {"subscription": running.id}),
+            api.post("/v1/invoices/create_preview", {
+                "subscription": running.id, "subscription_details[items][0][id]": item,
+                "subscription_details[items][0][quantity]": "3",
+                "subscription_details[proration_behavior]": "always_invoice"}),
+            api.get("/v1/invoices/upcoming", {"subscription": running.id}),
+            api.get(f"/v1/invoices/{running.latest_invoice}")):
+        assert response.status_code == 200, response.json
+        body = response.json
+        if body["id"] is None or body["id"].startswith("upcoming_in_"):
+            # The schema is the stored invoice's; a preview's id is Stripe's upcoming_in_...
+            # (or null), its lines name it.
+            body = {**body, "id": "in_preview"}
+            for line in body["lines"]["data"]:
+                line["invoice"] = "in_preview"
+            # A stored invoice has no proration date (null in the schema); a preview's is
+            # Stripe's Unix time.
+            details = body["parent"]["subscription_details"]
+            assert details["subscription_proration_date"] is None or isinstance(
+                details["subscription_proration_date"], int)
+            details["subscription_proration_date"] = None
+        assert_matches_schema("invoice", body)
+    assert_matches_schema("subscription", api.get(f"/v1/subscriptions/{running.id}").json)

@@ -182,7 +182,7 @@ def test_a_quantity_change_prorates_as_the_preview_said(stripe_client, session, 
     item = sub["items"].data[0].id
     preview = _preview(stripe_client, sub, items=[{"id": item, "quantity": 3}],
                        proration_behavior=behavior)
-    proration_date = preview.subscription_proration_date
+    proration_date = preview.parent.subscription_details.subscription_proration_date
     updated = stripe_client.v1.subscriptions.update(sub.id, params={
         "items": [{"id": item, "quantity": 3}], "proration_behavior": behavior,
         "proration_date": proration_date})
