@@ -52,8 +52,13 @@ STAFF_FUNCTIONS = {
     "billing/charging.py": {"_describe", "_collected", "collect", "_label", "collect_invoice"},
     "billing/engine.py": None,  # the run's log and summary are the operator's
     # Starting subscriptions is the dashboard's (and later the API's).
+    # The merchant's changes through the API are English, as the API is.
     "subscriptions/operations.py": {"start_subscription", "_checked_start", "_replayed_start",
-                                    "_started_id"},
+                                    "_started_id", "merchant_plan_change",
+                                    "change_subscription_items", "set_cancel_at_period_end",
+                                    "cancel_subscription_now", "_checked_feedback",
+                                    "update_subscription_details"},
+    "invoices/operations.py": {"void_invoice"},  # the merchant's (the API's)
     "catalog/pricing.py": {"parse_amount"},  # amounts typed by merchants
 }
 

@@ -23,6 +23,8 @@ RESOURCES = (
     "portal.api.resources.products",
     "portal.api.resources.prices",
     "portal.api.resources.payment_methods",
+    "portal.api.resources.subscriptions",
+    "portal.api.resources.invoices",
 )
 
 # The API authenticates every request by its secret key; there is no cookie to forge.

@@ -477,7 +477,7 @@ def delete_customer(session: Session, customer: Customer, *, now: datetime,
     the subscriptions cancelled. A customer deleted already is left as it is."""
     from portal.locking import lock_subscription
     from portal.subscriptions.models import LIVE_STATUSES, Subscription
-    from portal.subscriptions.operations import cancel_subscription_now
+    from portal.subscriptions.operations import end_subscription_now
 
     def live_ids() -> list[str]:
         return list(session.scalars(
@@ -497,7 +497,7 @@ def delete_customer(session: Session, customer: Customer, *, now: datetime,
     # one checks `deleted` under this lock, so none can start after it).
     for subscription_id in live_ids():
         subscription = locked.get(subscription_id) or session.get(Subscription, subscription_id)
-        cancel_subscription_now(session, subscription, now=now, actor=actor,
+        end_subscription_now(session, subscription, now=now, actor=actor,
                                 reason="customer_deleted")
         canceled.append(subscription_id)
     ended = 0

@@ -485,7 +485,7 @@ def _mark_paid(session: Session, invoice: Invoice, payment: Payment | None, *, n
 
 
 def _restore_subscription(session: Session, invoice: Invoice, *, now: datetime,
-                          actor: str) -> None:
+                          actor: str, reason: str = "invoice_paid") -> None:
     """A past-due (or unpaid) subscription is active again once the invoice just paid was the
     last of its open invoices past their due date. Here, in the one paid path, so the portal's
     Pay button, a retry by the billing engine and any later front door all do it. The caller
@@ -513,4 +513,54 @@ def _restore_subscription(session: Session, invoice: Invoice, *, now: datetime,
     raise_event(session, "customer.subscription.updated", now=now, actor=actor,
                 customer_id=subscription.customer_id, object_id=subscription.id,
                 data={"status": "active", "previous_status": previous,
-                      "reason": "invoice_paid", "invoice_id": invoice.id})
+                      "reason": reason, "invoice_id": invoice.id})
+
+
+# ---- voiding ---------------------------------------------------------------------------------
+
+class VoidRefused(Exception):
+    """The invoice was not voided, and why (``code``: not_open, in_progress)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def void_invoice(session: Session, invoice: Invoice, *, now: datetime, actor: str) -> Invoice:
+    """Void an open invoice (the merchant's; Stripe's void): nothing more is collected on it,
+    the customer's balance it used is given back, and a past-due subscription whose last
+    overdue invoice this was is active again. Raises invoice.voided. Refused (VoidRefused)
+    for any other status and while a payment of it is being processed. Locks in the one
+    order: the subscription, the customer, the invoice; flushes, the caller commits."""
+    from portal.billing.invoicing import credit_balance
+    from portal.locking import lock_customer
+
+    if invoice.subscription_id:
+        lock_subscription(session, invoice.subscription_id)
+    customer = lock_customer(session, invoice.customer)
+    _lock_invoice(session, invoice.id)
+    session.refresh(invoice)
+    if invoice.status != "open":
+        raise VoidRefused("not_open", f"You can only void an open invoice; this one is "
+                                      f"{invoice.status}.")
+    if _payments_of(session, invoice.id, "processing"):
+        raise VoidRefused("in_progress", "A payment of this invoice is being processed: "
+                                         "void it once that payment has an outcome.")
+    invoice.status = "void"
+    invoice.voided_at = now
+    invoice.next_payment_attempt = None
+    used = invoice.ending_balance - invoice.starting_balance
+    if used:
+        credit_balance(session, customer, -used, invoice.currency, now=now,
+                       # Customers read it with their balance: stored as written.
+                       description=_("Invoice %(number)s voided", number=invoice.number),
+                       creation_key=f"{invoice.id}:void:balance", type="adjustment")
+    raise_event(session, "invoice.voided", now=now, actor=actor,
+                customer_id=invoice.customer_id, object_id=invoice.id,
+                data={"number": invoice.number, "amount_due": invoice.amount_due,
+                      "amount_paid": invoice.amount_paid, "currency": invoice.currency,
+                      "balance_returned": -used})
+    _restore_subscription(session, invoice, now=now, actor=actor, reason="invoice_voided")
+    session.flush()
+    return invoice

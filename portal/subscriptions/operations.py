@@ -427,6 +427,17 @@ def cancel_subscription(session: Session, subscription: Subscription, *, expecte
         # The balance may change: the customer's lock, after the subscription's (one order).
         customer = lock_customer(session, customer)
     cancel = plan_cancel(session, subscription, now=now, configuration=configuration)
+    _record_cancel(session, subscription, customer, cancel, feedback=feedback, comment=comment,
+                   now=now, actor=actor)
+    return cancel
+
+
+def _record_cancel(session: Session, subscription: Subscription, customer: Customer,
+                   cancel: CancelPlan, *, feedback: str | None, comment: str | None,
+                   now: datetime, actor: str) -> None:
+    """Write a cancel worked out by ``plan_cancel`` (or the merchant's): the end now or at the
+    period end, the credit for unused time, the one event and the customer's email. The
+    subscription (and, for a cancel now, the customer) is locked by the caller."""
     previous = {"status": subscription.status,
                 "cancel_at_period_end": subscription.cancel_at_period_end,
                 "pending_update": subscription.pending_update}
@@ -464,13 +475,13 @@ def cancel_subscription(session: Session, subscription: Subscription, *, expecte
            context={"ends_on": _day(cancel.ends_at), "immediately": cancel.mode == "immediately",
                     "credit": cancel.credit_amount})
     session.flush()
-    return cancel
 
 
-def cancel_subscription_now(session: Session, subscription: Subscription, *, now: datetime,
-                            actor: str, reason: str = "merchant") -> bool:
-    """End the subscription now, for the merchant (Stripe's cancel with its defaults: no
-    proration credit, no final invoice, no email; the customer did not ask). Takes the
+def end_subscription_now(session: Session, subscription: Subscription, *, now: datetime,
+                         actor: str, reason: str = "merchant") -> bool:
+    """End the subscription now, quietly (deleting its customer does: no proration credit, no
+    final invoice, no email; the customer did not ask). The API's DELETE, which takes
+    Stripe's options, is ``cancel_subscription_now``. Takes the
     subscription's lock (the caller may hold it already, and may then hold the customer's
     too). Raises customer.subscription.deleted with ``data["reason"]`` (``merchant``,
     ``customer_deleted``); False for one that had already ended."""
@@ -512,6 +523,11 @@ def renew_subscription(session: Session, subscription: Subscription, *, expected
     if not subscription.cancel_at_period_end:
         raise SubscriptionRefused(_("This subscription is not set to end, so there is nothing to renew."),
                                   code="not_cancelling")
+    _keep(session, subscription, now=now, actor=actor)
+
+
+def _keep(session: Session, subscription: Subscription, *, now: datetime, actor: str) -> None:
+    """Undo a cancel at the period end on the locked subscription: one event, one email."""
     previous = {"cancel_at_period_end": True, "canceled_at": _iso(subscription.canceled_at),
                 "cancellation_details": {"reason": subscription.cancellation_reason,
                                          "feedback": subscription.cancellation_feedback,
@@ -1143,11 +1159,13 @@ def accept_retention_offer(session: Session, subscription: Subscription, offer: 
 
 # ---- the pattern every change follows ------------------------------------------------------
 
-def _lock(session: Session, subscription: Subscription, expected_version: int) -> Subscription:
+def _lock(session: Session, subscription: Subscription, expected_version: int | None
+          ) -> Subscription:
     """The subscription under its row lock, reloaded with its items, when it is still the
-    version the customer saw; StaleSubscription otherwise (nothing is changed)."""
+    version the customer saw; StaleSubscription otherwise (nothing is changed). A merchant's
+    API call draws no page: ``expected_version=None`` takes the subscription as it is."""
     locked = lock_subscription(session, subscription.id)
-    if locked is None or locked.version != expected_version:
+    if locked is None or (expected_version is not None and locked.version != expected_version):
         raise StaleSubscription()
     # The row lock holds the items too (every change takes it): read them as they are now.
     session.scalars(select(SubscriptionItem).where(SubscriptionItem.subscription_id == locked.id)
@@ -1225,7 +1243,8 @@ def start_subscription(session: Session, customer: Customer, *,
                        default_payment_method: PaymentMethod | None = None, now: datetime,
                        actor: str, gateway: PaymentGateway | None = None,
                        policy: BillingPolicy | None = None,
-                       idempotency_key: str | None = None) -> StartedSubscription:
+                       idempotency_key: str | None = None, metadata: dict | None = None,
+                       cancel_at_period_end: bool = False) -> StartedSubscription:
     """Start a subscription to ``items`` ((price, quantity) pairs) for ``customer`` and
     raise customer.subscription.created. Its first period begins ``now`` (the billing cycle
     anchor). With a trial nothing is invoiced until the trial ends, when the billing engine
@@ -1242,7 +1261,8 @@ def start_subscription(session: Session, customer: Customer, *,
     that can be charged (rather than an ``incomplete`` subscription, which the engine would
     never bill and paying would never make active). The same ``idempotency_key`` (one per
     form, or the API's Idempotency-Key) starts one subscription however often it is sent:
-    later calls answer with the first one, ``replayed`` set."""
+    later calls answer with the first one, ``replayed`` set. ``metadata`` is the merchant's
+    (Stripe's); ``cancel_at_period_end`` makes the first period the only one."""
     subscription_id = _started_id(customer.id, idempotency_key) if idempotency_key else None
     # The customer's lock first: a subscription that is new cannot be waited on, and the
     # balance the first invoice uses and the replay check below are read under it.
@@ -1270,7 +1290,10 @@ def start_subscription(session: Session, customer: Customer, *,
         if collection_method == "send_invoice" else None,
         default_payment_method_id=default_payment_method.id if default_payment_method else None,
         trial_start=now if trial_end else None, trial_end=trial_end, created=now,
-        metadata_={}, version=1, cancel_at_period_end=False)
+        metadata_=dict(metadata or {}), version=1,
+        cancel_at_period_end=bool(cancel_at_period_end))
+    if cancel_at_period_end:
+        subscription.cancel_at = subscription.current_period_end
     if subscription_id is not None:
         subscription.id = subscription_id
     if coupon is not None:
@@ -1299,6 +1322,7 @@ def start_subscription(session: Session, customer: Customer, *,
                     "collection_method": collection_method,
                     "days_until_due": subscription.days_until_due,
                     "trial_end": _iso(trial_end), "coupon": coupon.id if coupon else None,
+                    "cancel_at_period_end": subscription.cancel_at_period_end,
                     "current_period_start": _iso(subscription.current_period_start),
                     "current_period_end": _iso(subscription.current_period_end)})
     if trial_end is not None:
@@ -1512,3 +1536,254 @@ def _billing_currency(session: Session, customer: Customer) -> str | None:
             .where(CustomerBalanceTransaction.customer_id == customer.id)
             .order_by(CustomerBalanceTransaction.created.desc()).limit(1)).first()
     return None
+
+
+# ---- changes a merchant makes (the Stripe-compatible API) -----------------------------------
+# The merchant may change what the portal's configuration keeps from customers (any active
+# recurring price, the proration behaviour of their choosing), but by the same pattern: lock,
+# work the change out with the functions that preview it, apply exactly that, one event.
+
+PRORATION_BEHAVIORS = ("create_prorations", "none", "always_invoice")
+# Metadata keys the portal keeps on a subscription for itself: a merchant's metadata update
+# never removes them (a customer could otherwise take a retention offer twice).
+INTERNAL_METADATA = ("retention_offers_accepted",)
+
+
+@dataclass(frozen=True)
+class MerchantRules:
+    """What ``compute_change`` reads from a portal configuration, as a merchant's own change
+    sets it (Stripe's rules): the proration behaviour asked for, every change applied now
+    (nothing waits for the period end), and a trial that goes on, on the new plan."""
+
+    subscription_update_proration_behavior: str = "create_prorations"
+    schedule_at_period_end_conditions: tuple[str, ...] = ()
+    trial_update_behavior: str = "continue_trial"
+
+
+def merchant_plan_change(session: Session, subscription: Subscription, *,
+                         price: Price | None, quantity: int | None, proration_behavior: str,
+                         now: datetime, proration_date: datetime | None = None
+                         ) -> PlannedChange | None:
+    """Check a merchant's change of the subscription's one item to ``quantity`` × ``price``
+    (None: keep it) and work it out, as ``change_subscription_items`` would apply it at
+    ``now``; None when it changes nothing. Reads only, so it is also the preview (Stripe's
+    upcoming invoice with ``subscription_items``). SubscriptionRefused names the field."""
+    if is_ended(subscription):
+        raise SubscriptionRefused("A canceled subscription can only update its metadata and "
+                                  "cancellation details.", code="ended", field="items")
+    if len(subscription.items) != 1:
+        raise SubscriptionRefused("This subscription has several items: only a subscription "
+                                  "with one item can change its price or quantity.",
+                                  code="several_items", field="items")
+    if proration_behavior not in PRORATION_BEHAVIORS:
+        raise SubscriptionRefused("Choose create_prorations, none or always_invoice",
+                                  code="proration_behavior", field="proration_behavior")
+    item = subscription.items[0]
+    price = price or item.price
+    quantity = item.quantity if quantity is None else quantity
+    if price.id != item.price_id:
+        name = price.product.name
+        if not price.active or not price.product.active:
+            raise SubscriptionRefused(f"The {name} price is archived. Choose an active price.",
+                                      code="price_archived", field="price")
+        if not price.is_recurring:
+            raise SubscriptionRefused(f"The {name} price is charged once, not every period. "
+                                      "Choose a recurring price.", code="price_not_recurring",
+                                      field="price")
+        if price.currency != subscription.currency:
+            raise SubscriptionRefused(
+                f"This subscription is billed in {subscription.currency.upper()}. Choose a "
+                f"price in {subscription.currency.upper()}.", code="currency_mismatch",
+                field="price")
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+        raise SubscriptionRefused("Enter a quantity of at least 1", code="quantity",
+                                  field="quantity")
+    if price.unit_amount * quantity > MAX_INVOICE_AMOUNT:
+        raise SubscriptionRefused("That comes to more than one invoice can charge. Enter a "
+                                  "smaller quantity.", code="amount_too_large", field="quantity")
+    if proration_date is not None:
+        # Stripe's times are whole seconds: the second the period started in is in it.
+        if not (subscription.current_period_start.replace(microsecond=0) <= proration_date
+                <= now and now - proration_date <= PREVIEW_VALID_FOR):
+            raise SubscriptionRefused(
+                "The proration date must be in the current period, not in the future, and at "
+                "most an hour ago (a preview's proration date is honoured for an hour).",
+                code="proration_date", field="proration_date")
+        proration_date = max(proration_date, subscription.current_period_start)
+    if price.id == item.price_id and quantity == item.quantity:
+        return None
+    return compute_change(session, subscription, price, quantity, now=now,
+                          configuration=MerchantRules(proration_behavior),
+                          proration_date=proration_date)
+
+
+def change_subscription_items(session: Session, subscription: Subscription, *,
+                              price: Price | None, quantity: int | None,
+                              proration_behavior: str, now: datetime, actor: str,
+                              gateway: PaymentGateway | None,
+                              proration_date: datetime | None = None) -> ChangeResult | None:
+    """A merchant's change of price and/or quantity (the API's ``items``), applied now as
+    ``merchant_plan_change`` works it out: prorations carried to the next invoice
+    (create_prorations), none, or invoiced and charged at once (always_invoice, and any
+    change of billing interval, as Stripe does). None when nothing changes. A charge that
+    fails leaves the change applied, the invoice open and the subscription past_due, like a
+    customer's change; an invoice to charge with no usable card is refused beforehand."""
+    subscription = _lock(session, subscription, None)
+    customer = lock_customer(session, subscription.customer)
+    plan = merchant_plan_change(session, subscription, price=price, quantity=quantity,
+                                proration_behavior=proration_behavior, now=now,
+                                proration_date=proration_date)
+    if plan is None:
+        return None
+    return _carry_out(session, subscription, customer, plan, now=now, actor=actor,
+                      gateway=gateway, action=None)
+
+
+def set_cancel_at_period_end(session: Session, subscription: Subscription, cancel: bool, *,
+                             now: datetime, actor: str, feedback: str | None = None,
+                             comment: str | None = None) -> bool:
+    """The merchant's ``cancel_at_period_end``: true ends the subscription when its period
+    ends, false keeps it; the same event and email as the customer's cancel and renew. False
+    when it already was so (nothing written)."""
+    subscription = _lock(session, subscription, None)
+    if is_ended(subscription):
+        raise SubscriptionRefused("A canceled subscription can only update its metadata and "
+                                  "cancellation details.", code="ended",
+                                  field="cancel_at_period_end")
+    if cancel == bool(subscription.cancel_at_period_end):
+        return False
+    if cancel:
+        _checked_feedback(feedback)
+        _record_cancel(session, subscription, subscription.customer,
+                       CancelPlan("at_period_end", subscription.current_period_end, None),
+                       feedback=feedback, comment=_clean_comment(comment), now=now,
+                       actor=actor)
+    else:
+        _keep(session, subscription, now=now, actor=actor)
+    return True
+
+
+def cancel_subscription_now(session: Session, subscription: Subscription, *, prorate: bool,
+                            now: datetime, actor: str, invoice_now: bool = False,
+                            feedback: str | None = None,
+                            comment: str | None = None) -> CancelPlan:
+    """The merchant's cancel (the API's DELETE): the subscription ends now, even one set to
+    end at its period end. With ``prorate`` the paid time left is credited to the customer's
+    balance (the unused time, discounted and taxed as its invoice was), as the portal's
+    prorating cancel does; without it nothing is refunded. ``invoice_now`` (Stripe's final
+    invoice) is refused while prorations wait for the next invoice: the portal writes no
+    final invoice for them (the prorated credit goes to the balance either way). Raises
+    customer.subscription.deleted."""
+    subscription = _lock(session, subscription, None)
+    if is_ended(subscription):
+        raise SubscriptionRefused("This subscription has already been canceled.",
+                                  code="ended")
+    _checked_feedback(feedback)
+    customer = lock_customer(session, subscription.customer)
+    if invoice_now and invoicing.pending_items(session, subscription.id):
+        raise SubscriptionRefused(
+            "This subscription has prorations waiting for its next invoice, and a final "
+            "invoice for them is not supported: cancel without invoice_now (they stay "
+            "pending), or at the period end so the last invoice takes them.",
+            code="invoice_now", field="invoice_now")
+    credit = _unused_time_credit(session, subscription, now) if prorate else None
+    if credit is not None and credit.total >= 0:
+        credit = None
+    cancel = CancelPlan("immediately", now, credit)
+    _record_cancel(session, subscription, customer, cancel, feedback=feedback,
+                   comment=_clean_comment(comment), now=now, actor=actor)
+    return cancel
+
+
+def _checked_feedback(feedback: str | None) -> None:
+    if feedback is not None and feedback not in CANCELLATION_REASONS:
+        raise SubscriptionRefused(f"Choose one of: {', '.join(CANCELLATION_REASONS)}",
+                                  code="feedback", field="feedback")
+
+
+def _clean_comment(comment: str | None) -> str | None:
+    return (comment or "").strip()[:500] or None
+
+
+_KEEP = object()
+
+
+def update_subscription_details(session: Session, subscription: Subscription, *,
+                                metadata=_KEEP, default_payment_method=_KEEP, now: datetime,
+                                actor: str) -> bool:
+    """The merchant's metadata (the whole new dict, the portal's own keys kept) and the card
+    the subscription is charged to (a PaymentMethod of the customer, or None for the
+    customer's default). One customer.subscription.updated when something changed; False
+    otherwise. An ended subscription takes only metadata, as on Stripe."""
+    subscription = _lock(session, subscription, None)
+    previous: dict = {}
+    if default_payment_method is not _KEEP:
+        if is_ended(subscription):
+            raise SubscriptionRefused("A canceled subscription can only update its metadata "
+                                      "and cancellation details.", code="ended",
+                                      field="default_payment_method")
+        if default_payment_method is not None and (
+                default_payment_method.customer_id != subscription.customer_id
+                or default_payment_method.detached_at is not None):
+            raise SubscriptionRefused(
+                f"The customer does not have a payment method with the ID "
+                f"{default_payment_method.id}.", code="payment_method_unknown",
+                field="default_payment_method")
+        new_id = default_payment_method.id if default_payment_method is not None else None
+        if new_id != subscription.default_payment_method_id:
+            previous["default_payment_method"] = subscription.default_payment_method_id
+            subscription.default_payment_method_id = new_id
+    if metadata is not _KEEP:
+        current = dict(subscription.metadata_ or {})
+        kept = {key: current[key] for key in INTERNAL_METADATA if key in current}
+        wanted = {**{k: v for k, v in dict(metadata or {}).items()
+                     if k not in INTERNAL_METADATA}, **kept}
+        if wanted != current:
+            previous["metadata"] = {k: v for k, v in current.items()
+                                    if k not in INTERNAL_METADATA}
+            subscription.metadata_ = wanted
+    if not previous:
+        return False
+    _changed(session, subscription, "customer.subscription.updated", "details_updated",
+             now=now, actor=actor, data={
+                 "default_payment_method": subscription.default_payment_method_id,
+                 "previous_attributes": previous})
+    session.flush()
+    return True
+
+
+def merchant_preview(session: Session, subscription: Subscription, *, now: datetime,
+                     change: bool = False, price: Price | None = None,
+                     quantity: int | None = None,
+                     proration_behavior: str = "create_prorations",
+                     proration_date: datetime | None = None
+                     ) -> tuple[InvoiceDraft | None, str, PlannedChange | None]:
+    """The invoice Stripe's upcoming-invoice preview shows, its billing reason, and the change
+    worked out (if any). For a change (``change``: the API's subscription items), what
+    ``change_subscription_items`` would do now: the invoice it writes at once
+    (always_invoice, a new billing interval, a trial ended), else the next renewal with the
+    prorations on it. Without a change, or for one that changes nothing, the next renewal as
+    ``invoicing.upcoming_invoice`` gives it. None: no invoice comes (the subscription ends)."""
+    plan = None
+    if change:
+        plan = merchant_plan_change(session, subscription, price=price, quantity=quantity,
+                                    proration_behavior=proration_behavior, now=now,
+                                    proration_date=proration_date)
+    if plan is None:
+        return invoicing.upcoming_invoice(session, subscription, now), "subscription_cycle", None
+    if plan.invoice_now is not None:
+        return plan.invoice_now, "subscription_update", plan
+    return plan.next_invoice, "subscription_cycle", plan
+
+
+def next_renewing_subscription(session: Session, customer: Customer,
+                               now: datetime) -> Subscription | None:
+    """The customer's subscription whose next invoice comes first (Stripe's upcoming invoice
+    for a customer), among those that will renew; None when none will."""
+    upcoming = []
+    for subscription in customer_subscriptions(session, customer):
+        draft = invoicing.upcoming_invoice(session, subscription, now)
+        if draft is not None:
+            upcoming.append((draft.period_start or now, subscription.created, subscription.id,
+                             subscription))
+    return min(upcoming)[3] if upcoming else None
