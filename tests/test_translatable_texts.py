@@ -28,6 +28,8 @@ STAFF_ONLY = {
     "images.py": "images are uploaded by staff in the dashboard",
     "reporting/": "the dashboard's reports",
     "customers/operations.py:create_customer": "creating customers is the dashboard's",
+    "portal_settings/sessions.py": "billing portal sessions are made by the merchant's server "
+                                   "through the API, whose errors are Stripe's English",
 }
 
 TRANSLATING = {"_", "_l", "gettext", "lazy_gettext", "ngettext", "lazy_ngettext", "N_", "shown",

@@ -61,7 +61,7 @@ def test_a_cancel_flow_opens_on_that_subscriptions_cancel_page_with_no_way_out(
     page = soup(client.get(landed))
     assert page.h1.text == "Cancel your Pro subscription?"
     assert page.select_one(".site-nav") is None
-    assert page.select_one("a.brand")["href"] == "#main"
+    assert page.select_one("a.brand")["href"] == landed
     assert page.select_one(".return-link")["href"] == RETURN_URL
     keep = page.find("a", string="Keep my subscription")
     assert keep["href"] == RETURN_URL and not keep.has_attr("hx-get")
