@@ -137,3 +137,7 @@ class PortalSession(db.Model):
 
     customer = relationship("Customer")
     configuration = relationship("PortalConfiguration")
+
+    # The URL, known only to the call that made the session and never stored:
+    # create_portal_session sets it on the instance it returns, the serializer shows it.
+    created_url = None

@@ -118,7 +118,9 @@ def create_portal_session(session: Session, *, customer: Customer | str,
         from flask import current_app
 
         base_url = current_app.config["PUBLIC_URL"]
-    return CreatedPortalSession(record, token, session_url(token, base=base_url))
+    url = session_url(token, base=base_url)
+    record.created_url = url
+    return CreatedPortalSession(record, token, url)
 
 
 def _customer(session: Session, customer: Customer | str) -> Customer:
