@@ -40,6 +40,9 @@ BLUEPRINTS = (
     "portal.admin.customers.views",
     "portal.admin.portal_config.views",
     "portal.admin.branding.views",
+    "portal.admin.developers.views",
+    # The Stripe-compatible API for the merchant's systems, under /v1.
+    "portal.api.views",
 )
 
 

@@ -32,6 +32,9 @@ def register_commands(app: Flask) -> None:
     from portal.i18n_cli import translations_cli
 
     app.cli.add_command(translations_cli)
+    from portal.integration.cli import api_keys_cli
+
+    app.cli.add_command(api_keys_cli)
 
     @app.cli.command("demo")
     @click.option("--serve", is_flag=True, help="Serve the app on 127.0.0.1 afterwards.")

@@ -125,6 +125,16 @@ class Defaults:
     # outside tests; off in production, where `flask worker` or cron runs them once for all
     # processes (several processes running them is safe, only wasted work).
     WORKER_SCHEDULE_IN_PROCESS = None
+    # The /v1 API (portal/api/). A request holding an Idempotency-Key keeps it this long at most
+    # (a crashed one frees it then); another request with the key waits this long for the
+    # answer before a 409.
+    API_IDEMPOTENCY_LOCK_SECONDS = 60
+    API_IDEMPOTENCY_WAIT_SECONDS = 10
+    # Requests per second one key may make (Flask-Limiter syntax); "" turns the limit off.
+    API_RATE_LIMIT = "100 per second"
+    # `livemode` in every API object and event (this portal has no test mode of its own: a
+    # staging install sets it to False so its objects say so).
+    API_LIVEMODE = True
     # A payment still "processing" this long after it began is asked of the gateway again.
     PAYMENT_RECONCILE_AFTER_SECONDS = 300
 

@@ -7,9 +7,19 @@ rendered a small static page with the business name takes its place.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape
 
-from flask import Flask, current_app, make_response, render_template, template_rendered, url_for
+from flask import (
+    Flask,
+    current_app,
+    has_request_context,
+    make_response,
+    render_template,
+    request,
+    template_rendered,
+    url_for,
+)
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import inspect as sqlalchemy_inspect
 
@@ -44,6 +54,17 @@ PAGES = {
 _KEPT_HEADERS = ("Allow", "Retry-After")
 
 
+# Paths whose errors are answered by another front door's renderer (the API answers JSON in
+# Stripe's shape): (prefix, renderer(status, error) -> response).
+_RENDERERS: list[tuple[str, Callable]] = []
+
+
+def render_errors_under(prefix: str, renderer: Callable) -> None:
+    """Answer errors under ``prefix`` with ``renderer(status, error)`` instead of a page."""
+    if all(known != prefix for known, _ in _RENDERERS):
+        _RENDERERS.append((prefix, renderer))
+
+
 def register_error_pages(app: Flask) -> None:
     """A branded page for every error status a customer can meet."""
     for key, (title, message) in PAGES.items():
@@ -54,6 +75,11 @@ def register_error_pages(app: Flask) -> None:
 
 def _handler(status: int, title: str, message: str):
     def handle(error):
+        if has_request_context():
+            for prefix, renderer in _RENDERERS:
+                if request.path == prefix or request.path.startswith(prefix + "/"):
+                    _rollback()
+                    return renderer(status, error)
         return error_page(status, title, message, error)
 
     return handle

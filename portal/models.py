@@ -10,6 +10,7 @@ from portal.customers.models import (
     TaxId,
 )
 from portal.events import AuditEvent
+from portal.integration.models import ApiKey, IdempotentRequest
 from portal.invoices.models import Invoice, InvoiceItem, InvoiceLine, InvoiceNumberSequence
 from portal.mailer import DevMail
 from portal.outbox.models import OutboxMessage
@@ -18,7 +19,7 @@ from portal.portal_settings.models import Branding, LoginLink, PortalConfigurati
 from portal.subscriptions.models import Subscription, SubscriptionItem
 
 __all__ = [
-    "AuditEvent", "Branding", "Coupon", "Customer", "CustomerBalanceTransaction", "DevMail",
+    "ApiKey", "AuditEvent", "IdempotentRequest", "Branding", "Coupon", "Customer", "CustomerBalanceTransaction", "DevMail",
     "Invoice", "InvoiceItem", "InvoiceLine", "InvoiceNumberSequence", "LoginLink",
     "LoginPasscode", "OutboxMessage", "Payment", "PaymentMethod",
     "PortalConfiguration", "PortalSession", "Price", "Product", "SignInSession", "StaffSession",

@@ -27,6 +27,9 @@ STAFF_ONLY = {
     "portal_settings/operations.py": "the portal configuration and branding are the dashboard's",
     "images.py": "images are uploaded by staff in the dashboard",
     "reporting/": "the dashboard's reports",
+    "objects/": "Stripe-shaped JSON and its schemas, read by the merchant's code, in English as Stripe's",
+    "api/": "the /v1 API answers the merchant's code, in English as Stripe's",
+    "integration/": "API keys and idempotency are the merchant's (CLI, dashboard, API)",
     "customers/operations.py:create_customer": "creating customers is the dashboard's",
     "portal_settings/sessions.py": "billing portal sessions are made by the merchant's server "
                                    "through the API, whose errors are Stripe's English",
@@ -42,7 +45,11 @@ TABLES = ("MESSAGES", "LABELS", "PAGES")
 CUSTOMER_TEXT_CALLS = {"UpdateOptions": 0}
 # Functions in scope that only build log lines or staff/operator texts, by module.
 STAFF_FUNCTIONS = {
-    "customers/operations.py": {"_text_value", "checked_email", "create_customer"},
+    # The merchant's writes (dashboard and API), English like the dashboard.
+    "customers/operations.py": {"_text_value", "checked_email", "create_customer",
+                                "update_customer", "delete_customer", "_address_part",
+                                "_checked_address", "_checked_shipping", "_shipping_text",
+                                "checked_locales", "_default_card"},
     "billing/charging.py": {"_describe", "_collected", "collect", "_label", "collect_invoice"},
     "billing/engine.py": None,  # the run's log and summary are the operator's
     # Starting subscriptions is the dashboard's (and later the API's).

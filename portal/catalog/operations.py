@@ -50,6 +50,8 @@ UNIT_LABEL_MAX = 12
 DESCRIPTOR_MIN, DESCRIPTOR_MAX = 5, 22
 DESCRIPTOR_FORBIDDEN = "<>\\'\"*"
 NICKNAME_MAX = 250
+LOOKUP_KEY_MAX = 200
+IMAGE_URL_MAX = 500
 # The portal shows product images at most a few hundred CSS pixels wide; 640 stays sharp on
 # high-density screens and keeps each image to tens of kilobytes.
 IMAGE_MAX_SIDE = 640
@@ -162,6 +164,44 @@ def clean_nickname(value: str | None) -> str | None:
     if _CONTROL.search(text):
         raise CatalogRefused("Nickname must not contain control characters", "nickname")
     return text
+
+
+def clean_image_url(value: str | None) -> str | None:
+    """An image kept as a URL (the API's ``images``): an absolute http(s) address of at most
+    500 characters. The portal never loads it (customers' pages show only images it stores),
+    but it is kept and given back, as Stripe does."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    if len(text) > IMAGE_URL_MAX:
+        raise CatalogRefused(f"Image URLs must be {IMAGE_URL_MAX} characters or fewer", "image")
+    if not re.fullmatch(r"https?://[^\s/?#]+[^\s]*", text, flags=re.IGNORECASE) \
+            or _CONTROL.search(text):
+        raise CatalogRefused("Image URLs must be absolute http or https addresses", "image")
+    return text
+
+
+def clean_lookup_key(value: str | None) -> str | None:
+    """A price's lookup key (how an integration finds it without its id): optional, at most
+    200 characters, unique among prices."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    if len(text) > LOOKUP_KEY_MAX:
+        raise CatalogRefused(f"Lookup keys must be {LOOKUP_KEY_MAX} characters or fewer",
+                             "lookup_key")
+    if _CONTROL.search(text):
+        raise CatalogRefused("Lookup keys must not contain control characters", "lookup_key")
+    return text
+
+
+def clean_metadata(value) -> dict:
+    """Metadata as stored: a dict of strings (the API checks its keys' and values' sizes)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise CatalogRefused("Metadata must be a set of keys and values", "metadata")
+    return {str(key): str(item) for key, item in value.items()}
 
 
 def check_recurring(interval: str | None, interval_count: int | None) -> tuple[str | None, int]:
@@ -306,9 +346,11 @@ def create_product(session: Session, *, name: str, now: datetime, actor: str,
                    description: str | None = None, tax_code: str | None = None,
                    statement_descriptor: str | None = None, unit_label: str | None = None,
                    image: bytes | None = None, instance_path: str | None = None,
-                   metadata: dict | None = None) -> Product:
-    """Add a product to the catalog, active, with an optional image (JPEG, PNG or WEBP,
-    checked by content and re-encoded)."""
+                   metadata: dict | None = None, active: bool = True,
+                   image_url: str | None = None) -> Product:
+    """Add a product to the catalog (active unless ``active=False``), with an optional image
+    (JPEG, PNG or WEBP, checked by content and re-encoded) or an image URL kept as given
+    (``clean_image_url``)."""
     fields = {
         "name": clean_name(name),
         "description": clean_description(description),
@@ -317,8 +359,9 @@ def create_product(session: Session, *, name: str, now: datetime, actor: str,
         "unit_label": clean_unit_label(unit_label),
     }
     processed = _prepare_image(image) if image else None  # before anything is written
-    product = Product(**fields, active=True, created=now, updated=now,
-                      metadata_=dict(metadata or {}))
+    url = clean_image_url(image_url)
+    product = Product(**fields, active=bool(active), created=now, updated=now,
+                      metadata_=clean_metadata(metadata), image=url)
     if processed is not None:
         product.image = store_image(_instance(instance_path), processed,
                                     prefix=image_name_for(processed))
@@ -340,23 +383,37 @@ _EDITABLE = {
 
 def update_product(session: Session, product: Product, *, now: datetime, actor: str,
                    image: bytes | None = None, instance_path: str | None = None,
-                   **changes) -> dict:
+                   image_url=_UNSET, metadata=_UNSET, **changes) -> dict:
     """Change any of name, description, tax_code, statement_descriptor and unit_label (the
     ones given) and, with ``image``, the image (checked by content, re-encoded, stored under a
-    new name); all or nothing, with one product.updated event. Returns the previous values of
-    what changed (``previous["image"]`` is the old file, to delete once committed); empty when
-    nothing changed, and then no event is raised."""
+    new name), or with ``image_url`` an image kept as a URL (None removes the image);
+    ``metadata`` is the whole new dict (archiving is archive_product's). All or nothing, with
+    one product.updated event. Returns the previous values of what changed
+    (``previous["image"]`` is the old file, to delete once committed); empty when nothing
+    changed, and then no event is raised."""
     unknown = set(changes) - set(_EDITABLE)
     if unknown:
         raise TypeError(f"update_product cannot change {', '.join(sorted(unknown))}")
     cleaned = {key: _EDITABLE[key](value, product) for key, value in changes.items()}
     processed = _prepare_image(image) if image is not None else None
+    if image_url is not _UNSET and processed is None:
+        cleaned["image"] = clean_image_url(image_url)
     previous = {key: getattr(product, key) for key, value in cleaned.items()
                 if getattr(product, key) != value}
+    if metadata is not _UNSET:
+        new_metadata = clean_metadata(metadata)
+        old_metadata = dict(product.metadata_ or {})
+        if new_metadata != old_metadata:
+            # Stripe's previous_attributes for metadata: each key that moved, as it was.
+            previous["metadata"] = {key: old_metadata.get(key, "")
+                                    for key in set(old_metadata) | set(new_metadata)
+                                    if old_metadata.get(key) != new_metadata.get(key)}
+            product.metadata_ = new_metadata
     if processed is None and not previous:
         return {}
     for key in previous:
-        setattr(product, key, cleaned[key])
+        if key != "metadata":
+            setattr(product, key, cleaned[key])
     if processed is not None:
         previous["image"] = product.image
         product.image = store_image(_instance(instance_path), processed,
@@ -467,36 +524,91 @@ def _price_data(price: Price) -> dict:
     return {"product": price.product_id, "unit_amount": price.unit_amount,
             "currency": price.currency, "recurring_interval": price.recurring_interval,
             "recurring_interval_count": price.recurring_interval_count,
-            "nickname": price.nickname, "active": price.active}
+            "nickname": price.nickname, "active": price.active,
+            "lookup_key": price.lookup_key}
 
 
 def create_price(session: Session, product: Product, *, unit_amount: int, currency: str,
                  now: datetime, actor: str, recurring_interval: str | None = None,
                  recurring_interval_count: int = 1, nickname: str | None = None,
-                 metadata: dict | None = None) -> Price:
+                 metadata: dict | None = None, active: bool = True,
+                 lookup_key: str | None = None, transfer_lookup_key: bool = False) -> Price:
     """Add a price to the product: an amount in minor units of ``currency``, once or every N
-    days, weeks, months or years."""
+    days, weeks, months or years; active unless ``active=False``. A ``lookup_key`` another
+    price has is refused, or moved to this one with ``transfer_lookup_key``."""
     if not is_currency(currency):
         raise CatalogRefused("Choose a currency from the list", "currency")
     currency = currency.lower()
     amount = check_unit_amount(unit_amount, currency)
     interval, count = check_recurring(recurring_interval, recurring_interval_count)
+    nickname, key = clean_nickname(nickname), clean_lookup_key(lookup_key)
     price = Price(product=product, unit_amount=amount, currency=currency,
                   recurring_interval=interval, recurring_interval_count=count,
-                  nickname=clean_nickname(nickname), active=True, created=now,
-                  metadata_=dict(metadata or {}))
+                  nickname=nickname, active=bool(active), created=now,
+                  metadata_=clean_metadata(metadata))
     session.add(price)
-    session.flush()
+    if key is not None:
+        _take_lookup_key(session, price, key, transfer_lookup_key, now=now, actor=actor)
+    _flush_lookup_key(session, price)
     raise_event(session, "price.created", now=now, actor=actor, object_id=price.id,
                 data=_price_data(price))
     return price
 
 
+def _take_lookup_key(session: Session, price: Price, key: str, transfer: bool, *,
+                     now: datetime, actor: str) -> None:
+    """Give ``price`` the lookup key, taking it from the price that has it when ``transfer``
+    (that price raises its own price.updated); refused otherwise."""
+    holder = session.scalars(select(Price).where(Price.lookup_key == key)).first()
+    if holder is not None and holder is not price:
+        if not transfer:
+            raise CatalogRefused(f"A price ({holder.id}) already uses that lookup key.",
+                                 "lookup_key")
+        holder.lookup_key = None
+        session.flush()
+        raise_event(session, "price.updated", now=now, actor=actor, object_id=holder.id,
+                    data={"previous_attributes": {"lookup_key": key}, **_price_data(holder)})
+    price.lookup_key = key
+
+
+def _flush_lookup_key(session: Session, price: Price) -> None:
+    """Add and flush the price; a lookup key taken meanwhile by another request is refused as
+    the rule refuses it (the unique index decides)."""
+    try:
+        with session.begin_nested():
+            session.add(price)
+            session.flush()
+    except IntegrityError:
+        if price.lookup_key is None:
+            raise
+        raise CatalogRefused("Another price already uses that lookup key.",
+                             "lookup_key") from None
+
+
 def update_price(session: Session, price: Price, *, now: datetime, actor: str,
-                 active=_UNSET, nickname=_UNSET) -> dict:
-    """Change what a price may change: ``active`` and ``nickname`` (its amount, currency and
-    interval never do). Returns the previous values of what changed."""
+                 active=_UNSET, nickname=_UNSET, metadata=_UNSET, lookup_key=_UNSET,
+                 transfer_lookup_key: bool = False) -> dict:
+    """Change what a price may change: ``active``, ``nickname``, ``metadata`` (the whole new
+    dict) and ``lookup_key`` (its amount, currency and interval never do). Returns the
+    previous values of what changed."""
     previous = {}
+    if lookup_key is not _UNSET:
+        key = clean_lookup_key(lookup_key)
+        if key != price.lookup_key:
+            previous["lookup_key"] = price.lookup_key
+            if key is None:
+                price.lookup_key = None
+            else:
+                _take_lookup_key(session, price, key, transfer_lookup_key, now=now,
+                                 actor=actor)
+            _flush_lookup_key(session, price)
+    if metadata is not _UNSET:
+        new_metadata, old_metadata = clean_metadata(metadata), dict(price.metadata_ or {})
+        if new_metadata != old_metadata:
+            previous["metadata"] = {key: old_metadata.get(key, "")
+                                    for key in set(old_metadata) | set(new_metadata)
+                                    if old_metadata.get(key) != new_metadata.get(key)}
+            price.metadata_ = new_metadata
     if active is not _UNSET and bool(active) != price.active:
         previous["active"] = price.active
         price.active = bool(active)

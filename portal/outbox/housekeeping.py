@@ -1,7 +1,8 @@
 """Housekeeping, run by the scheduler and by ``flask --app portal housekeeping``.
 
 Purges rows that can never be used again (expired or used passcodes after a retention window,
-ended or expired sign-ins, delivered outbox rows that no dedupe key needs), and settles
+ended or expired sign-ins, delivered outbox rows that no dedupe key needs, API answers kept
+past their 24 hours), and settles
 payments a crash left "processing".
 """
 
@@ -128,10 +129,15 @@ def run(session: Session, *, now: datetime, config, gateway: PaymentGateway) -> 
     outbox = purge_outbox(session, now=now,
                           retention=_seconds(config["OUTBOX_RETENTION_SECONDS"]))
     session.commit()
+    from portal.integration.idempotency import purge as purge_idempotent_requests
+
+    idempotent = purge_idempotent_requests(session, now=now)
+    session.commit()
     payments = reconcile_payments(
         session, now=now, older_than=_seconds(config["PAYMENT_RECONCILE_AFTER_SECONDS"]),
         gateway=gateway)
     return {"login_passcodes": passcodes, "sign_ins": sign_ins, "outbox_messages": outbox,
+            "idempotent_requests": idempotent,
             "payments_succeeded": len(payments.succeeded),
             "payments_failed": len(payments.failed),
             "payments_still_processing": len(payments.still_processing)}

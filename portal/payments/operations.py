@@ -123,6 +123,19 @@ def set_default_payment_method(session: Session, customer: Customer,
         )
     changed = _set_customer_default(session, customer, payment_method, now=now, actor=actor,
                                     ip_address=ip_address)
+    changed |= move_subscriptions_to_card(session, customer, payment_method, now=now,
+                                          actor=actor, ip_address=ip_address)
+    return changed
+
+
+def move_subscriptions_to_card(session: Session, customer: Customer,
+                              payment_method: PaymentMethod, *, now: datetime, actor: str,
+                              ip_address: str | None = None) -> bool:
+    """Make ``payment_method`` the card of every live subscription of the customer that is
+    charged automatically (what a new default card does), one customer.subscription.updated
+    each; the caller has the customer's lock and has checked the card. False when none
+    moved."""
+    changed = False
     for subscription in _live_subscriptions(session, customer, automatic_only=True):
         changed |= _set_subscription_default(session, subscription, payment_method, now=now,
                                              actor=actor, ip_address=ip_address)
@@ -180,10 +193,15 @@ def next_default_after_removal(session: Session, customer: Customer,
 
 def detach_payment_method(session: Session, customer: Customer, payment_method: PaymentMethod,
                           now: datetime, actor: str, gateway: PaymentGateway,
-                          ip_address: str | None = None) -> PaymentMethod | None:
+                          ip_address: str | None = None,
+                          keep_last_card: bool = True) -> PaymentMethod | None:
     """Remove a saved card: the row stays for history, unlinked from the customer. Returns the
     card that became the new default, if the default was removed. A card another request
-    removed first is left as it is (the customer's wish is already done)."""
+    removed first is left as it is (the customer's wish is already done).
+
+    ``keep_last_card`` is the portal's rule (customers may not remove the last working card
+    of a subscription charged automatically); the merchant's API detaches as Stripe does
+    (``keep_last_card=False``), and those subscriptions are left without a card."""
     # Locked before the last-card rule is read: otherwise parallel removes of a customer's
     # cards each see another card left, and all succeed.
     lock_customer(session, customer)
@@ -191,7 +209,7 @@ def detach_payment_method(session: Session, customer: Customer, payment_method: 
     if payment_method.customer_id is None:
         return None
     check = can_remove(session, customer, payment_method, now)
-    if not check:
+    if keep_last_card and not check:
         raise PaymentMethodRefused(check.reason)
     was_default = customer.default_payment_method_id == payment_method.id
     new_default = next_default_after_removal(session, customer, payment_method, now)

@@ -47,29 +47,90 @@ def get_branding(session: Session) -> Branding:
     return branding
 
 
+# What a new configuration starts with: the dashboard's defaults.
+_NEW_CONFIGURATION = dict(
+    active=True,
+    customer_update_enabled=True,
+    customer_update_allowed=["address", "name", "phone", "shipping", "tax_id"],
+    invoice_history_enabled=True,
+    payment_method_update_enabled=True,
+    subscription_cancel_enabled=True,
+    subscription_cancel_mode="at_period_end",
+    subscription_cancel_proration_behavior="none",
+    cancellation_reason_enabled=True,
+    subscription_update_enabled=False,
+    login_page_enabled=False,
+)
+
+
+def _new_configuration(**values) -> PortalConfiguration:
+    return PortalConfiguration(**copy.deepcopy(_NEW_CONFIGURATION), **values)
+
+
 def default_configuration(session: Session) -> PortalConfiguration:
     """The default portal configuration, created with the dashboard's defaults if missing."""
     config = session.scalars(
         select(PortalConfiguration).where(PortalConfiguration.is_default.is_(True))
     ).first()
     if config is None:
-        config = PortalConfiguration(
-            is_default=True,
-            active=True,
-            customer_update_enabled=True,
-            customer_update_allowed=["address", "name", "phone", "shipping", "tax_id"],
-            invoice_history_enabled=True,
-            payment_method_update_enabled=True,
-            subscription_cancel_enabled=True,
-            subscription_cancel_mode="at_period_end",
-            subscription_cancel_proration_behavior="none",
-            cancellation_reason_enabled=True,
-            subscription_update_enabled=False,
-            login_page_enabled=False,
-        )
+        config = _new_configuration(is_default=True)
         session.add(config)
         session.flush()
     return config
+
+
+def create_configuration(session: Session, *, changes: dict, metadata: dict | None = None,
+                         login_page_enabled: bool = False, now: datetime,
+                         actor: str) -> PortalConfiguration:
+    """A new configuration (not the default) with the dashboard's defaults and ``changes``
+    on top, checked by the rules update_configuration applies (ConfigurationRefused);
+    raises ``billing_portal.configuration.created``."""
+    config = _new_configuration(
+        is_default=False, cancellation_reason_options=list(CANCELLATION_REASONS),
+        retention_pause_max_months=0, subscription_update_default_allowed_updates=[],
+        subscription_update_products=[], subscription_update_proration_behavior="none",
+        schedule_at_period_end_conditions=[], trial_update_behavior="end_trial",
+        created=now, updated=now, metadata_=dict(metadata or {}))
+    config.login_page_enabled = login_page_enabled
+    clean = _clean_changes(session, config, changes)
+    for name, value in clean.items():
+        setattr(config, name, copy.deepcopy(value))
+    session.add(config)
+    session.flush()
+    raise_event(session, "billing_portal.configuration.created", now=now, actor=actor,
+                object_id=config.id, data={"is_default": False})
+    return config
+
+
+def set_configuration_details(session: Session, config: PortalConfiguration, *,
+                              active: bool | None = None, metadata: dict | None = None,
+                              login_page_enabled: bool | None = None,
+                              now: datetime, actor: str) -> list[str]:
+    """Turn a configuration on or off (never the default: sessions fall back to it), say
+    whether it offers the login page, or replace its metadata; raises ``billing_portal.configuration.updated`` when that changed
+    something. Returns the names changed."""
+    config = lock_configuration(session, config)
+    previous: dict = {}
+    if active is not None and active != config.active:
+        if config.is_default and not active:
+            raise ConfigurationRefused({"active": "The default configuration cannot be turned "
+                                                  "off: portal sessions fall back to it"})
+        previous["active"] = config.active
+        config.active = active
+    if login_page_enabled is not None and login_page_enabled != config.login_page_enabled:
+        previous["login_page_enabled"] = config.login_page_enabled
+        config.login_page_enabled = login_page_enabled
+    if metadata is not None and metadata != (config.metadata_ or {}):
+        previous["metadata"] = dict(config.metadata_ or {})
+        config.metadata_ = dict(metadata)
+    if not previous:
+        return []
+    config.updated = now
+    raise_event(session, "billing_portal.configuration.updated", now=now, actor=actor,
+                object_id=config.id, data={"changed": sorted(previous),
+                                           "previous_attributes": previous})
+    session.flush()
+    return sorted(previous)
 
 
 def active_login_link(session: Session) -> LoginLink | None:

@@ -469,6 +469,39 @@ def cancel_subscription(session: Session, subscription: Subscription, *, expecte
     return cancel
 
 
+def cancel_subscription_now(session: Session, subscription: Subscription, *, now: datetime,
+                            actor: str, reason: str = "merchant") -> bool:
+    """End the subscription now, for the merchant (Stripe's cancel with its defaults: no
+    proration credit, no final invoice, no email; the customer did not ask). Takes the
+    subscription's lock (the caller may hold it already, and may then hold the customer's
+    too). Raises customer.subscription.deleted with ``data["reason"]`` (``merchant``,
+    ``customer_deleted``); False for one that had already ended."""
+    locked = lock_subscription(session, subscription.id)
+    if locked is None or is_ended(locked):
+        return False
+    subscription = locked
+    previous = {"status": subscription.status,
+                "cancel_at_period_end": subscription.cancel_at_period_end,
+                "pending_update": subscription.pending_update}
+    subscription.status = "canceled"
+    subscription.canceled_at = now
+    subscription.ended_at = now
+    subscription.cancel_at_period_end = False
+    subscription.cancel_at = None
+    subscription.cancellation_reason = "cancellation_requested"
+    # A scheduled change would take effect when the subscription ends: it never will.
+    subscription.pending_update = None
+    _changed(session, subscription, "customer.subscription.deleted", "canceled", now=now,
+             actor=actor, data={
+                 "status": "canceled", "reason": reason, "ended_at": _iso(now),
+                 "cancel_at_period_end": False, "cancel_at": None,
+                 "cancellation_details": {"reason": "cancellation_requested", "feedback": None,
+                                          "comment": None},
+                 "credit": 0, "previous_attributes": previous})
+    session.flush()
+    return True
+
+
 def renew_subscription(session: Session, subscription: Subscription, *, expected_version: int,
                        now: datetime, actor: str, configuration: PortalConfiguration) -> None:
     """Keep a subscription that was set to end at its period end, until that moment."""
