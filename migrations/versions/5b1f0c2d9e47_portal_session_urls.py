@@ -4,7 +4,7 @@ Issue 11. Two nullable columns and a unique constraint on one of them: existing 
 (none are reachable by URL before this revision) keep their rows, with no digest.
 
 Revision ID: 5b1f0c2d9e47
-Revises: fd571052e0ba
+Revises: 732ecef5f071
 Create Date: 2026-12-10 10:00:00.000000
 
 """
@@ -16,7 +16,7 @@ import portal.dbtypes
 
 # revision identifiers, used by Alembic.
 revision = '5b1f0c2d9e47'
-down_revision = 'fd571052e0ba'
+down_revision = '732ecef5f071'
 branch_labels = None
 depends_on = None
 

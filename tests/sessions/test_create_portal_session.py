@@ -10,9 +10,11 @@ import stripe
 from sqlalchemy import select
 
 from portal.events import AuditEvent
+from portal.objects import serialize, serialize_by_id
 from portal.objects.portal_session import serialize_portal_session
 from portal.portal_settings.models import PortalConfiguration, PortalSession
 from portal.portal_settings.sessions import PortalSessionRefused, create_portal_session
+from tests.objects.conftest import assert_matches_schema
 from tests.sessions.conftest import RETURN_URL
 
 
@@ -89,8 +91,31 @@ def test_the_serializer_gives_stripes_object_which_the_stripe_package_reads(
     assert read.flow.subscription_cancel.subscription == jenny_pro.id
     assert read.locale == "auto"
     assert read.configuration == created.portal_session.configuration_id
-    # Afterwards the URL cannot be rebuilt from the digest: null.
-    assert serialize_portal_session(session, created.portal_session)["url"] is None
+    assert_matches_schema("billing_portal.session", data)
+    # Through the registry, the instance just made shows its URL; read again, null (the URL
+    # cannot be rebuilt from the digest).
+    assert serialize(session, created.portal_session)["url"] == created.url
+    session.expunge_all()
+    again = serialize_by_id(session, "billing_portal.session", created.portal_session.id)
+    assert again["url"] is None
+    assert_matches_schema("billing_portal.session", again)
+    assert {k: v for k, v in again.items() if k != "url"} == {
+        k: v for k, v in data.items() if k != "url"}
+
+
+@pytest.mark.parametrize("flow_type", ["none", "payment_method_update", "subscription_update",
+                                       "subscription_update_confirm"])
+def test_every_flow_matches_the_schema(flow_type, ids, jenny, open_session, session):
+    flow_data = None if flow_type == "none" else {"type": flow_type, **{
+        "payment_method_update": {},
+        "subscription_update": {"subscription_update": {"subscription": ids["subscription"]}},
+        "subscription_update_confirm": {"subscription_update_confirm": {
+            "subscription": ids["subscription"],
+            "items": [{"id": ids["item"], "price": ids["pro_year"]}],
+            "discounts": [{"coupon": ids["coupon"]}]}},
+    }[flow_type]}
+    created = open_session(jenny, flow_data=flow_data)
+    assert_matches_schema("billing_portal.session", serialize(session, created.portal_session))
 
 
 def _cancel(ids, **extra):
