@@ -31,6 +31,7 @@ BLUEPRINTS = (
     "portal.invoices.views",
     "portal.subscriptions.views",
     "portal.portal_settings.views",
+    "portal.portal_settings.session_views",
     "portal.catalog.views",
     # The merchant dashboard: staff sign-in, then one blueprint per area, all under /admin.
     "portal.admin.views",
@@ -120,6 +121,9 @@ def create_app(config: dict | None = None) -> Flask:
 
         app.register_blueprint(devtools_bp)
 
+    from portal.portal_settings.sessions import install_log_redaction
+
+    install_log_redaction(app)  # a portal session URL's token never reaches a log line
     templating.register_template_helpers(app)
     errors.register_error_pages(app)
     request_guard.register_request_guard(app)

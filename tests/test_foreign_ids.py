@@ -13,6 +13,7 @@ NOT_CUSTOMER_OBJECTS = {
     "link_id",  # the merchant's login link: public by design, tested in tests/login
     "kind",  # icon or logo of the merchant's branding
     "message_id",  # the development mailbox, absent in production
+    "token",  # a portal session's one-time URL: a secret, not an id, tested in tests/sessions
 }
 
 

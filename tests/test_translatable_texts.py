@@ -32,6 +32,8 @@ STAFF_ONLY = {
     "integration/": "API keys and idempotency are the merchant's (CLI, dashboard, API)",
     "customers/operations.py:create_customer": "creating customers is the dashboard's",
     "webhooks/": "webhook endpoints are the merchant's (the dashboard and the API)",
+    "portal_settings/sessions.py": "billing portal sessions are made by the merchant's server "
+                                   "through the API, whose errors are Stripe's English",
 }
 
 TRANSLATING = {"_", "_l", "gettext", "lazy_gettext", "ngettext", "lazy_ngettext", "N_", "shown",

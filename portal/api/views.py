@@ -18,6 +18,7 @@ from portal.extensions import csrf, limiter
 RESOURCES = (
     "portal.api.resources.openapi",
     "portal.api.resources.portal_configurations",
+    "portal.api.resources.portal_sessions",
     "portal.api.resources.webhook_endpoints",
     "portal.api.resources.customers",
     "portal.api.resources.products",

@@ -28,6 +28,10 @@ ALWAYS_PRESENT = {
     "get_flashed_messages": "get_flashed_messages(): what the last form post flashed",
     "return_to_merchant_url": "return_to_merchant_url(): the safe link back to the merchant's "
                               "site, or None",
+    "in_flow": "in_flow(): the deep-link flow (Stripe's session.flow) a portal session holds "
+               "this sign-in to, or None; portal_page.html hides the navigation while set",
+    "flow_exit_url": "flow_exit_url(): inside a deep-link flow, where links that would leave "
+                     "it lead (the merchant's return URL); None outside one",
     "current_staff": "current_staff(): the signed-in dashboard staff member, or None",
     "current_language": "the page's language: current_language.tag (pt-BR, for <html lang>), "
                         ".direction (ltr or rtl) and .code (the catalogue: pt_BR)",

@@ -22,6 +22,7 @@ from portal.payments.operations import (
     removal_refusals,
     set_default_payment_method,
 )
+from portal.portal_settings.session_views import flow_completed
 from portal.rendering import render_page, see_other, wants_fragment
 
 bp = Blueprint("payments", __name__, url_prefix="/p/payment-methods")
@@ -102,6 +103,10 @@ def add_payment_method(customer):
                 message = _("%(label)s has been added. It is your default payment method.",
                             label=method.label) if default \
                     else _("%(label)s has been added.", label=method.label)
+            # A portal session's payment_method_update flow ends here.
+            finished = flow_completed(("payment_method_update",), message)
+            if finished is not None:
+                return finished
             if not wants_fragment():
                 flash(message, "success")
                 return see_other(url_for("payments.payment_methods"))

@@ -113,7 +113,13 @@ class LoginLink(db.Model):
 
 
 class PortalSession(db.Model):
-    """A short-lived portal session a merchant creates for a signed-in user (bps_...)."""
+    """A short-lived portal session a merchant creates for a signed-in user (bps_...).
+
+    Its URL, /p/session/<token>, signs the customer in once, within ``expires_at``. Only the
+    token's SHA-256 is kept (``token_digest``): the URL is shown once, when the session is made.
+    ``flow`` is Stripe's session.flow object; ``flow_completed_at`` is when the customer finished
+    it (after which ``flow.after_completion`` decides what the sign-in may still see).
+    """
 
     __tablename__ = "portal_session"
 
@@ -126,6 +132,12 @@ class PortalSession(db.Model):
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    token_digest: Mapped[str | None] = mapped_column(String(64), unique=True)
+    flow_completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     customer = relationship("Customer")
     configuration = relationship("PortalConfiguration")
+
+    # The URL, known only to the call that made the session and never stored:
+    # create_portal_session sets it on the instance it returns, the serializer shows it.
+    created_url = None

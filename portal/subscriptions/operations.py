@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import string
 from collections.abc import Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -28,6 +29,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.billing import charging, invoicing
 from portal.billing.calc import (
@@ -810,9 +812,17 @@ def _restart_period(session, subscription, base, projection, existing, tax_rate,
 
 def plan_change(session: Session, subscription: Subscription, *, price_id: str | None,
                 quantity: int | None, now: datetime, configuration: PortalConfiguration,
-                proration_date: datetime | None = None) -> PlannedChange:
+                proration_date: datetime | None = None,
+                coupon: Coupon | None = None) -> PlannedChange:
     """Check a requested switch against the configuration and work it out; raises
-    SubscriptionRefused (naming the field) when it is not allowed."""
+    SubscriptionRefused (naming the field) when it is not allowed. ``coupon``: the change
+    also applies this coupon from now (a portal session's subscription_update_confirm
+    discount); the plan is worked out as if it were on the subscription already."""
+    if coupon is not None:
+        with _coupon_applied(subscription, coupon, now):
+            return plan_change(session, subscription, price_id=price_id, quantity=quantity,
+                               now=now, configuration=configuration,
+                               proration_date=proration_date)
     options = update_options(session, subscription, now=now, configuration=configuration)
     if not options.allowed:
         raise SubscriptionRefused(options.reason, code="not_updatable")
@@ -834,6 +844,29 @@ def plan_change(session: Session, subscription: Subscription, *, price_id: str |
             field="price" if len(options.prices) > 1 else "quantity")
     return compute_change(session, subscription, price, quantity, now=now,
                           configuration=configuration, proration_date=proration_date)
+
+
+@contextmanager
+def _coupon_applied(subscription: Subscription, coupon: Coupon, now: datetime):
+    """The subscription as if ``coupon`` applied from ``now``, for working a change out; as it
+    was afterwards. Set as loaded values, so nothing is written and nothing is flushed."""
+    names = ("discount_coupon", "discount_coupon_id", "discount_start", "discount_end")
+    before = {name: getattr(subscription, name) for name in names}
+    for name, value in (("discount_coupon", coupon), ("discount_coupon_id", coupon.id),
+                        ("discount_start", now), ("discount_end", _coupon_end(coupon, now))):
+        set_committed_value(subscription, name, value)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            set_committed_value(subscription, name, value)
+
+
+def apply_coupon(subscription: Subscription, coupon: Coupon, now: datetime) -> None:
+    """Put ``coupon`` on the (locked) subscription from ``now``, as a retention offer does."""
+    subscription.discount_coupon = coupon
+    subscription.discount_start = now
+    subscription.discount_end = _coupon_end(coupon, now)
 
 
 def _quantity_message(quantity: int, quantity_range: QuantityRange, price: Price) -> str:
@@ -863,17 +896,25 @@ class ChangeResult:
 def change_subscription(session: Session, subscription: Subscription, *, price_id: str | None,
                         quantity: int | None, expected_version: int, now: datetime, actor: str,
                         configuration: PortalConfiguration, gateway: PaymentGateway,
-                        proration_date: datetime | None = None) -> ChangeResult:
+                        proration_date: datetime | None = None,
+                        coupon: Coupon | None = None) -> ChangeResult:
     """Switch price and/or quantity as previewed: now (with the configured proration) or, for
     a downgrade the configuration holds back, at the period end. An invoice written now is
     charged to the saved card; if the charge fails the change stands, the invoice stays open
-    and the subscription becomes past_due."""
+    and the subscription becomes past_due. ``coupon`` is applied from now with the change (its
+    one event names it), as ``plan_change`` previewed it."""
     subscription = _lock(session, subscription, expected_version)
     customer = lock_customer(session, subscription.customer)
     plan = plan_change(session, subscription, price_id=price_id, quantity=quantity, now=now,
-                       configuration=configuration, proration_date=proration_date)
+                       configuration=configuration, proration_date=proration_date,
+                       coupon=coupon)
+    extra = None
+    if coupon is not None:
+        extra = {"coupon": coupon.id,
+                 "previous_discount_coupon": subscription.discount_coupon_id}
+        apply_coupon(subscription, coupon, now)
     return _carry_out(session, subscription, customer, plan, now=now, actor=actor,
-                      gateway=gateway, action=None)
+                      gateway=gateway, action=None, extra=extra)
 
 
 def _carry_out(session: Session, subscription: Subscription, customer: Customer,

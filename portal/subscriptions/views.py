@@ -21,6 +21,7 @@ from portal.events import customer_actor
 from portal.extensions import db
 from portal.money import format_money
 from portal.payments.gateway import get_gateway
+from portal.portal_settings import session_views as flows
 from portal.rendering import render_page, see_other, wants_fragment
 from portal.subscriptions import operations as ops
 from portal.subscriptions.forms import (
@@ -204,6 +205,12 @@ def subscription_detail(customer, subscription_id):
 
 # ---- cancelling, with the retention offers first ----------------------------------------------
 
+def _cancel_configuration(subscription_id: str):
+    """The configuration cancelling uses: a portal session's subscription_cancel flow may
+    bring its own retention coupon offer."""
+    return flows.cancel_configuration(subscription_id)
+
+
 def _offers_page(customer, subscription, offers, *, form=None, status=200):
     return render_page(*OFFERS_PAGE, status=status, customer=customer,
                        subscription=subscription, offers=offers, form=form,
@@ -211,7 +218,7 @@ def _offers_page(customer, subscription, offers, *, form=None, status=200):
 
 
 def _confirm_page(customer, subscription, form=None, *, status=200):
-    configuration = configuration_for_request()
+    configuration = _cancel_configuration(subscription.id)
     now = utcnow()
     if form is None:
         form = CancelForm(formdata=None, data={"version": str(subscription.version)})
@@ -230,7 +237,7 @@ def cancel_offers(customer, subscription_id):
     confirmation when there are none."""
     subscription = _own(customer, subscription_id)
     now = utcnow()
-    configuration = configuration_for_request()
+    configuration = _cancel_configuration(subscription.id)
     refusal = ops.cancel_refusal(subscription, now, configuration)
     if refusal:
         return _render_detail(customer, subscription, error=refusal)
@@ -258,7 +265,7 @@ def confirm_cancel(customer, subscription_id):
 def cancel_subscription(customer, subscription_id):
     """Cancel, as the configuration says (now or at the period end), keeping the reason."""
     subscription = _own(customer, subscription_id)
-    configuration = configuration_for_request()
+    configuration = _cancel_configuration(subscription.id)
     form = CancelForm()
     form.use_reasons(ops.cancellation_options(configuration))
     if not form.validate():
@@ -284,6 +291,10 @@ def cancel_subscription(customer, subscription_id):
     else:
         message = _("Your subscription has been cancelled. It ends on %(format_date)s, and you "
                     "can renew it until then.", format_date=format_date(cancel.ends_at))
+    finished = flows.flow_completed(("subscription_cancel",), message,
+                                    subscription_id=subscription.id)
+    if finished is not None:
+        return finished
     return _done(customer, subscription, message)
 
 
@@ -293,7 +304,7 @@ def cancel_subscription(customer, subscription_id):
 def accept_offer(customer, subscription_id):
     """Take a retention offer instead of cancelling: the discount, a pause or the cheaper plan."""
     subscription = _own(customer, subscription_id)
-    configuration = configuration_for_request()
+    configuration = _cancel_configuration(subscription.id)
     now = utcnow()
     form = RetentionForm()
     if not form.validate():
@@ -317,7 +328,12 @@ def accept_offer(customer, subscription_id):
             return _offers_page(customer, subscription, offers, form=form, status=422)
         return _refused_on_detail(customer, subscription, refused)
     db.session.commit()
-    return _done(customer, subscription, *_offer_message(accepted, subscription))
+    message, kind = _offer_message(accepted, subscription)
+    finished = flows.flow_completed(("subscription_cancel",), message, kind,
+                                    subscription_id=subscription.id)
+    if finished is not None:
+        return finished
+    return _done(customer, subscription, message, kind)
 
 
 def _offer_message(accepted: ops.AcceptedOffer, subscription) -> tuple[str, str]:
@@ -408,8 +424,11 @@ def preview_change(customer, subscription_id):
     options = ops.update_options(db.session, subscription, now=now, configuration=configuration)
     if not options.allowed:
         return _change_page(customer, subscription)
+    # A portal session's subscription_update_confirm flow names the change (and a discount).
+    confirming = flows.confirm_flow_change(subscription)
+    formdata, coupon = confirming if confirming else (request.args, None)
     # A GET form (it changes nothing), so no CSRF token; the confirm form that follows has one.
-    form = _change_form(subscription, options, formdata=request.args, meta={"csrf": False})
+    form = _change_form(subscription, options, formdata=formdata, meta={"csrf": False})
     if not form.validate():
         return _change_page(customer, subscription, form, status=422)
     if form.version_number != subscription.version:
@@ -417,7 +436,7 @@ def preview_change(customer, subscription_id):
     try:
         plan = ops.plan_change(db.session, subscription, price_id=form.price.data,
                                quantity=form.quantity_number, now=now,
-                               configuration=configuration)
+                               configuration=configuration, coupon=coupon)
     except ops.SubscriptionRefused as refused:
         if refused.field:
             getattr(form, refused.field).errors.append(refused.message)
@@ -428,7 +447,7 @@ def preview_change(customer, subscription_id):
         "version": str(subscription.version),
         "proration_date": str(int(plan.proration_date.timestamp()))})
     return render_page(*PREVIEW_PAGE, customer=customer, subscription=subscription, plan=plan,
-                       form=confirm, choose_again=form,
+                       form=confirm, choose_again=form, discount=coupon,
                        card=ops.payment_card(db.session, subscription, now), now=now)
 
 
@@ -442,7 +461,9 @@ def confirm_change(customer, subscription_id):
     options = ops.update_options(db.session, subscription, now=now, configuration=configuration)
     if not options.allowed:
         return _refused_on_detail(customer, subscription, ops.SubscriptionRefused(options.reason))
-    form = _change_form(subscription, options, formdata=request.form)
+    confirming = flows.confirm_flow_change(subscription)
+    formdata, coupon = confirming if confirming else (request.form, None)
+    form = _change_form(subscription, options, formdata=formdata)
     if not form.validate():
         if form.form_errors and not (form.price.errors or form.quantity.errors):
             return _refused_on_detail(customer, subscription,
@@ -453,7 +474,7 @@ def confirm_change(customer, subscription_id):
             db.session, subscription, price_id=form.price.data, quantity=form.quantity_number,
             expected_version=form.version_number, now=now, actor=customer_actor(customer.id),
             configuration=configuration, gateway=get_gateway(),
-            proration_date=form.previewed_at)
+            proration_date=form.previewed_at, coupon=coupon)
     except ops.SubscriptionRefused as refused:
         db.session.rollback()
         if refused.field:
@@ -461,7 +482,12 @@ def confirm_change(customer, subscription_id):
             return _change_page(customer, _own(customer, subscription_id), form, status=422)
         return _refused_on_detail(customer, subscription, refused)
     db.session.commit()
-    return _done(customer, subscription, *_change_message(result))
+    message, kind = _change_message(result)
+    finished = flows.flow_completed(("subscription_update", "subscription_update_confirm"),
+                                    message, kind, subscription_id=subscription.id)
+    if finished is not None:
+        return finished
+    return _done(customer, subscription, message, kind)
 
 
 def _change_message(result: ops.ChangeResult, thanks: str = "") -> tuple[str, str]:

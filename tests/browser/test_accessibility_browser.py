@@ -146,6 +146,49 @@ def change_preview(page, demo):
     page.get_by_role("button", name=re.compile("^Confirm")).wait_for()
 
 
+def portal_session_page(*, used=False, minutes_old=0, flow_data=None, finished=False,
+                        status=200):
+    """A merchant's portal session URL, followed: used already, expired, or (signed in) its
+    flow's page, or the confirmation after a finished flow."""
+    def state(page, demo):
+        from datetime import timedelta
+        from urllib.parse import urlsplit
+
+        from portal.dbtypes import utcnow
+        from portal.extensions import db
+        from portal.portal_settings.sessions import create_portal_session
+
+        def filled(value):
+            if isinstance(value, dict):
+                return {key: filled(item) for key, item in value.items()}
+            return value.format(**demo.ids) if isinstance(value, str) else value
+
+        created = create_portal_session(
+            db.session, customer=demo.jenny.id, return_url="https://acme.example/account",
+            flow_data=filled(flow_data) if flow_data else None, now=utcnow() - timedelta(minutes=minutes_old), actor="api",
+            base_url=demo.url)
+        if used:
+            created.portal_session.used_at = utcnow()
+        if finished:
+            created.portal_session.flow_completed_at = utcnow()
+        db.session.commit()
+        response = page.goto(urlsplit(created.url).path)
+        assert response.status == status
+        htmx_ready(page)
+        page.locator("main h1").first.wait_for()
+    return state
+
+
+def portal_session_not_working(page, demo):
+    response = page.goto("/p/session/" + "x" * 43)
+    assert response.status == 404
+    htmx_ready(page)
+
+
+HOSTED = {"type": "hosted_confirmation",
+          "hosted_confirmation": {"custom_message": "Thank you, see you soon."}}
+
+
 # (name, state, the endpoint of the page it ends on)
 STATES = [
     ("login page from a link, email prefilled", login_prefilled, "login.enter_email"),
@@ -195,6 +238,19 @@ STATES = [
      "subscriptions.change_plan"),
     ("quantity with an error", change_quantity_error, "subscriptions.preview_change"),
     ("plan change preview", change_preview, "subscriptions.preview_change"),
+    ("portal session link used", portal_session_page(used=True, status=410),
+     "portal_sessions.follow"),
+    ("portal session link expired", portal_session_page(minutes_old=6, status=410),
+     "portal_sessions.follow"),
+    ("portal session link not working", portal_session_not_working, "portal_sessions.follow"),
+    ("deep link to cancelling, the flow alone",
+     portal_session_page(flow_data={"type": "subscription_cancel",
+                                    "subscription_cancel": {"subscription": "{subscription}"}}),
+     "subscriptions.cancel_offers"),
+    ("confirmation after a deep-link flow",
+     portal_session_page(flow_data={"type": "payment_method_update",
+                                    "after_completion": HOSTED}, finished=True),
+     "portal_sessions.flow_done"),
     ("404 page, signed in", not_found, "invoices.invoice_detail"),
     ("404 page, signed out", not_found_signed_out, None),
 ]

@@ -531,3 +531,49 @@ def test_jenny_pays_her_open_invoice_and_downloads_the_invoice_and_the_receipt(
     _download(journey, f"Download invoice {invoice.number} (PDF)", f"{invoice.number}.pdf")
     _download(journey, "Download receipt (PDF)", f"{invoice.number}-receipt.pdf")
     journey.every_page_varies_on_htmx()
+
+
+# ---- a merchant's deep link ------------------------------------------------------------------
+
+def test_jenny_follows_her_merchants_cancel_link_cancels_and_reads_their_confirmation(
+        journey, jenny, session):
+    from urllib.parse import urlsplit
+
+    from portal.portal_settings.sessions import create_portal_session
+
+    page = journey.page
+    subscription = _jennys_subscription(session, jenny)
+    created = create_portal_session(
+        session, customer=jenny, return_url="https://acme.example/account", now=utcnow(),
+        actor="api", base_url=journey.base, flow_data={
+            "type": "subscription_cancel",
+            "subscription_cancel": {"subscription": subscription.id},
+            "after_completion": {"type": "hosted_confirmation", "hosted_confirmation": {
+                "custom_message": "We are sorry to see you go."}}})
+    session.commit()
+    cancel = f"/p/subscriptions/{subscription.id}/cancel"
+
+    journey.open(urlsplit(created.url).path)  # signed straight in, no code
+    assert journey.path() == cancel
+    page.get_by_role("heading", name="Before you cancel your Pro subscription").wait_for()
+    assert page.locator(".site-nav").count() == 0  # only the flow
+    assert page.get_by_role("link", name="Return to Acme Cloud").get_attribute("href") == (
+        "https://acme.example/account")
+
+    journey.follow(
+        page.get_by_role("link", name="No thanks, continue to cancel"),
+        region="#subscription-panel", focus="#panel-heading", url=f"{cancel}/confirm")
+    page.get_by_label("Too expensive").check()
+    # Finishing the flow is a whole new page (HX-Redirect with htmx, a 303 without).
+    journey.go(page.get_by_role("button", name="Cancel subscription"), "/p/session/done")
+    page.get_by_role("heading", name="All done").wait_for()
+    notice = journey.focus_in("main")
+    assert notice["text"].startswith("Your subscription has been cancelled.")
+    assert page.get_by_text("We are sorry to see you go.").is_visible()
+    assert page.locator(".site-nav").count() == 0
+    assert fresh(session, Subscription, subscription.id).cancel_at_period_end
+
+    # Followed again from this browser, it grants nothing new: the confirmation again.
+    page.goto(urlsplit(created.url).path)
+    assert journey.path() == "/p/session/done"
+    journey.every_page_varies_on_htmx()

@@ -39,6 +39,7 @@ PAGES_WITHOUT_ARGUMENTS = [
     "/p/invoices",
     "/p/payment-methods",
     "/p/payment-methods/new",
+    "/p/session/done",
     "/p/signed-out",
     "/p/subscriptions",
 ]
@@ -165,6 +166,8 @@ def weighed(browser, database_uri, _schema, tmp_path_factory):
         cookie = application.session_interface.get_signing_serializer(application).dumps(
             {SESSION_KEY: token, "_permanent": True})
         world["cookie"] = {"name": application.config["SESSION_COOKIE_NAME"], "value": cookie}
+        world["done_cookie"] = {**world["cookie"], "value": _finished_flow_cookie(
+            application, db.session, world["jenny"].id)}
         world["served"] = served_paths(application)
         db.session.remove()
     server = make_server("127.0.0.1", 0, application, threaded=True)
@@ -185,6 +188,27 @@ def weighed(browser, database_uri, _schema, tmp_path_factory):
             os.environ.pop("PORTAL_INSTANCE_PATH", None)
         else:
             os.environ["PORTAL_INSTANCE_PATH"] = previous
+
+
+def _finished_flow_cookie(application, db_session, customer_id: str) -> str:
+    """A sign-in through a portal session whose flow is finished with a hosted confirmation:
+    the one sign-in /p/session/done answers."""
+    from portal.customers.auth import SESSION_KEY, open_sign_in_session
+    from portal.portal_settings.sessions import create_portal_session
+
+    now = utcnow()
+    created = create_portal_session(
+        db_session, customer=customer_id, return_url="https://acme.example/account", now=now,
+        actor="api", base_url="http://127.0.0.1", flow_data={
+            "type": "payment_method_update", "after_completion": {
+                "type": "hosted_confirmation",
+                "hosted_confirmation": {"custom_message": "Thank you, see you soon."}}})
+    created.portal_session.used_at = created.portal_session.flow_completed_at = now
+    _, token = open_sign_in_session(customer_id, now=now, via="portal_session",
+                                    portal_session_id=created.portal_session.id)
+    db_session.commit()
+    return application.session_interface.get_signing_serializer(application).dumps(
+        {SESSION_KEY: token, "_permanent": True})
 
 
 def path_of(label: str, demo) -> str:
@@ -236,6 +260,8 @@ def open_page(browser, weighed, label):
         answer = context.request.post(f"/p/login/{weighed['link']}", form={"email": JENNY},
                                       max_redirects=0)
         assert answer.status == 303, answer.status
+    elif label == "/p/session/done":
+        context.add_cookies([{**weighed["done_cookie"], "url": weighed["url"]}])
     elif not label.startswith("/p/login/") and label != "/p/signed-out":
         context.add_cookies([{**weighed["cookie"], "url": weighed["url"]}])
     return context, page

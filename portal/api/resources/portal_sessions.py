@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask import current_app
-from portal.objects.portal_session import serialize_portal_session
 
 from portal.api.errors import ApiError
 from portal.api.params import Id, Integer, List, Object, String
 from portal.api.routing import ApiCall, endpoint
+from portal.objects.portal_session import serialize_portal_session
 from portal.portal_settings import sessions as ops
 
 OBJECT = "billing_portal.session"
