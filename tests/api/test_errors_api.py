@@ -177,3 +177,17 @@ def test_a_key_is_only_shown_once_and_stored_as_a_digest(session):
     assert new.secret.startswith("sk_live_") and len(new.secret) == 56
     assert new.secret not in (stored.secret_digest, stored.redacted)
     assert stored.redacted == "sk_live_..." + new.secret[-4:]
+
+
+def test_too_many_requests_for_one_key_are_refused_in_stripes_shape(app, api, api_server,
+                                                                    api_key):
+    app.config["API_RATE_LIMIT"] = "2 per minute"
+    statuses = [api.get("/v1/billing_portal/configurations").status_code for _ in range(3)]
+    client = stripe.StripeClient(api_key, base_addresses={"api": api_server.url},
+                                 max_network_retries=0)
+
+    assert statuses == [200, 200, 429]
+    refused = api.get("/v1/billing_portal/configurations")
+    assert _error(refused)["code"] == "rate_limit"
+    with pytest.raises(stripe.RateLimitError):
+        client.v1.billing_portal.configurations.list()
