@@ -97,7 +97,7 @@ def _parent(invoice: Invoice) -> dict | None:
     }
 
 
-def _total_taxes(lines_json: list[dict]) -> list[dict]:
+def total_taxes_of(lines_json: list[dict]) -> list[dict]:
     """The lines' taxes added up per tax rate and behaviour, as Stripe's total_taxes."""
     totals: dict[tuple, dict] = {}
     for line in lines_json:
@@ -110,6 +110,14 @@ def _total_taxes(lines_json: list[dict]) -> list[dict]:
     return list(totals.values())
 
 
+def total_tax_amounts(total_taxes: list[dict]) -> list[dict]:
+    """The older total_tax_amounts Stripe still sends, from the same sums as total_taxes."""
+    return [{"amount": t["amount"], "inclusive": t["tax_behavior"] == "inclusive",
+             "tax_rate": (t["tax_rate_details"] or {}).get("tax_rate"),
+             "taxability_reason": None, "taxable_amount": t["taxable_amount"]}
+            for t in total_taxes]
+
+
 @serializer(Invoice, "invoice", preload=_preload)
 def serialize_invoice(session, invoice: Invoice, ctx) -> dict:
     lines_json = [ctx["lines"][line.id] for line in invoice.lines]
@@ -117,7 +125,7 @@ def serialize_invoice(session, invoice: Invoice, ctx) -> dict:
     discount = discount_id(invoice.subscription_id) if discounted else None
     inclusive_tax = sum(line.tax_amount for line in invoice.lines
                         if tax_behavior(line) == "inclusive")
-    total_taxes = _total_taxes(lines_json)
+    total_taxes = total_taxes_of(lines_json)
     finalized = invoice.status != "draft"
     return {
         "id": invoice.id,
@@ -207,8 +215,5 @@ def serialize_invoice(session, invoice: Invoice, ctx) -> dict:
         "subscription_details": ({"metadata": _parent(invoice)["subscription_details"]["metadata"]}
                                  if invoice.subscription_id else None),
         "tax": invoice.tax,
-        "total_tax_amounts": [{"amount": t["amount"], "inclusive": t["tax_behavior"] == "inclusive",
-                               "tax_rate": (t["tax_rate_details"] or {}).get("tax_rate"),
-                               "taxability_reason": None,
-                               "taxable_amount": t["taxable_amount"]} for t in total_taxes],
+        "total_tax_amounts": total_tax_amounts(total_taxes),
     }

@@ -19,6 +19,7 @@ from portal.customers.models import Customer
 from portal.objects.common import decimal_string, list_object, livemode, metadata, ts
 from portal.objects.coupon import discount_id
 from portal.objects.customer import billing_address, shipping
+from portal.objects.invoice import total_tax_amounts, total_taxes_of
 from portal.objects.price import plan
 from portal.objects.registry import serialize_many
 from portal.subscriptions.models import Subscription
@@ -110,14 +111,7 @@ def serialize_invoice_preview(session, draft: InvoiceDraft, *, subscription: Sub
              for position, line in enumerate(draft.lines)]
     discount = discount_id(subscription.id) if draft.total_discount else None
     inclusive_tax = sum(line.tax_amount for line in draft.lines if inclusive.get(line.tax_rate_id))
-    totals: dict[tuple, dict] = {}
-    for line in lines:
-        for tax in line["taxes"]:
-            key = ((tax["tax_rate_details"] or {}).get("tax_rate"), tax["tax_behavior"])
-            entry = totals.setdefault(key, {**tax, "amount": 0, "taxable_amount": 0})
-            entry["amount"] += tax["amount"]
-            entry["taxable_amount"] += tax["taxable_amount"]
-    total_taxes = list(totals.values())
+    total_taxes = total_taxes_of(lines)
     sub_metadata = metadata(subscription.metadata_)
     details = {"metadata": sub_metadata, "subscription": subscription.id,
                "subscription_proration_date": ts(proration_date)}
@@ -211,8 +205,5 @@ def serialize_invoice_preview(session, draft: InvoiceDraft, *, subscription: Sub
         "subscription": subscription.id,
         "subscription_details": {"metadata": sub_metadata},
         "tax": draft.tax,
-        "total_tax_amounts": [{"amount": t["amount"], "inclusive": t["tax_behavior"] == "inclusive",
-                               "tax_rate": (t["tax_rate_details"] or {}).get("tax_rate"),
-                               "taxability_reason": None,
-                               "taxable_amount": t["taxable_amount"]} for t in total_taxes],
+        "total_tax_amounts": total_tax_amounts(total_taxes),
     }
