@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+from email.message import Message
 from http.cookies import SimpleCookie
 from pathlib import Path
 
@@ -228,3 +229,40 @@ class Browser:
         token = form.find("input", attrs={"name": "csrf_token"})
         fields = {"csrf_token": token["value"]} if token else {}
         return self.post(server, form_action, {**fields, **data})
+
+
+# ---- a customer signing in -------------------------------------------------------------------
+
+CODE_IN_EMAIL = re.compile(r"^\s*(\d{6})\s*$", re.MULTILINE)
+
+
+def text_of(message: Message) -> str:
+    """The plain-text part of an email."""
+    for part in message.walk():
+        if part.get_content_type() == "text/plain":
+            return part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8")
+    raise AssertionError("no text part")
+
+
+def emails_to(smtp, address: str) -> list[Message]:
+    """What the SMTP recorder ``smtp`` has received for ``address``."""
+    with smtp.lock:
+        return [m for m in smtp.messages if m["To"] == address]
+
+
+def request_code(browser: Browser, server: Gunicorn, link_id: str, email: str):
+    """Ask for a passcode on ``server``'s email step of login link ``link_id``."""
+    path = f"/p/login/{link_id}"
+    return browser.submit(server, path, path, {"email": email})
+
+
+def sign_in(browser: Browser, server: Gunicorn, link_id: str, smtp, email: str) -> None:
+    """The whole passcode flow on ``server``: email, the code from the real email (received
+    by the SMTP recorder ``smtp``), in."""
+    assert request_code(browser, server, link_id, email).status_code == 303
+    [message] = wait_for(lambda: emails_to(smtp, email), what=f"the code email to {email}")
+    code = CODE_IN_EMAIL.search(text_of(message)).group(1)
+    path = f"/p/login/{link_id}/code"
+    response = browser.submit(server, path, path, {"code": code})
+    assert response.status_code == 303 and response.headers["Location"].endswith("/p/"), \
+        response.text[:500]

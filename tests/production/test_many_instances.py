@@ -8,23 +8,29 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 import secrets
 import uuid
-from email.message import Message
 
 import pytest
 from sqlalchemy import select
 
 from portal.outbox.models import OutboxMessage
 from tests.conftest import SMTPRecorder
-from tests.production.servers import Browser, Gunicorn, Worker, free_port, portal_env, wait_for
+from tests.production.servers import (
+    Browser,
+    Gunicorn,
+    Worker,
+    free_port,
+    portal_env,
+    request_code,
+    sign_in,
+    wait_for,
+)
 
 PUBLIC_HOST = "billing.example.test"
 LIMITS_REDIS = "redis://127.0.0.1:6379/6"
 WORKER_REDIS = "redis://127.0.0.1:6379/5"
 EMAILS_PER_IP = 4  # passcode emails one client IP may ask for, across every instance
-CODE_IN_EMAIL = re.compile(r"^\s*(\d{6})\s*$", re.MULTILINE)
 NEVER = 86400  # seconds: a periodic job that does not come round during a test
 
 
@@ -182,42 +188,12 @@ def _fresh_mailbox(smtp):
         smtp.messages.clear()
 
 
-def text_of(message: Message) -> str:
-    """The plain-text part of an email."""
-    for part in message.walk():
-        if part.get_content_type() == "text/plain":
-            return part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8")
-    raise AssertionError("no text part")
-
-
-def emails_to(smtp, address: str) -> list[Message]:
-    with smtp.lock:
-        return [m for m in smtp.messages if m["To"] == address]
-
-
-def request_code(browser: Browser, server: Gunicorn, link, email: str):
-    """Ask for a passcode on ``server``'s email step, as the customer does."""
-    path = f"/p/login/{link.id}"
-    return browser.submit(server, path, path, {"email": email})
-
-
-def sign_in(browser: Browser, server: Gunicorn, link, smtp, email: str) -> None:
-    """The whole passcode flow on ``server``: email, the code from the real email, in."""
-    assert request_code(browser, server, link, email).status_code == 303
-    [message] = wait_for(lambda: emails_to(smtp, email), what=f"the code email to {email}")
-    code = CODE_IN_EMAIL.search(text_of(message)).group(1)
-    path = f"/p/login/{link.id}/code"
-    response = browser.submit(server, path, path, {"code": code})
-    assert response.status_code == 303 and response.headers["Location"].endswith("/p/"), \
-        response.text[:500]
-
-
 # ---- rate limits --------------------------------------------------------------------------------
 
 def test_a_rate_limit_is_counted_once_across_both_instances(deployment, link, browsers):
     [browser] = browsers(1)
     first, second = deployment.webs
-    statuses = [request_code(browser, (first, second)[i % 2], link,
+    statuses = [request_code(browser, (first, second)[i % 2], link.id,
                              f"someone-{i}@example.com").status_code
                 for i in range(2 * EMAILS_PER_IP)]
     # Counted per process, each of the four gunicorn workers would allow the limit.
@@ -231,7 +207,7 @@ def test_a_sign_in_made_on_one_instance_is_valid_on_the_other_until_signed_out_t
     customer = make_customer(email="jenny.rosen@example.com")
     first, second = deployment.webs
     [browser] = browsers(1)
-    sign_in(browser, first, link, smtp, customer.email)
+    sign_in(browser, first, link.id, smtp, customer.email)
 
     overview = browser.get(second, "/p/")
     assert overview.status_code == 200
@@ -265,7 +241,7 @@ def test_emails_asked_for_on_both_instances_are_each_sent_exactly_once_by_the_tw
     for address in addresses:
         make_customer(email=address, name=address.split("@")[0])
     for i, (browser, address) in enumerate(zip(browsers(count), addresses, strict=True)):
-        assert request_code(browser, deployment.webs[i % 2], link, address).status_code == 303
+        assert request_code(browser, deployment.webs[i % 2], link.id, address).status_code == 303
 
     def all_sent() -> list[OutboxMessage]:
         session.expire_all()
