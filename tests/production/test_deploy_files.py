@@ -10,7 +10,6 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -237,12 +236,9 @@ def test_the_units_run_what_the_compose_file_runs(compose):
 
 @pytest.mark.parametrize("command", [["worker"], ["db", "upgrade"], ["billing", "run"]],
                          ids=" ".join)
-def test_the_commands_the_files_start_exist(command, tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "PORTAL_INSTANCE_PATH": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-m", "flask", "--app", "portal", *command,
-                             "--help"], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=60)
-    assert result.returncode == 0, result.stderr
+def test_the_commands_the_files_start_exist(app, command):
+    result = app.test_cli_runner().invoke(args=[*command, "--help"])
+    assert result.exit_code == 0, result.output
     assert (ROOT / "wsgi.py").is_file()
 
 

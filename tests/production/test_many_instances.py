@@ -288,16 +288,22 @@ def test_a_periodic_job_runs_once_per_period_however_many_workers_tick(
 
         names = {worker.rq_name for worker in workers_only.workers}
 
-        def jobs_run() -> int:
-            found = [w for w in RQWorker.all(connection=redis_client) if w.name in names]
-            assert len(found) == 2
-            return sum(w.successful_job_count + w.failed_job_count for w in found)
+        def jobs_run() -> dict[str, int]:
+            return {w.name: w.successful_job_count + w.failed_job_count
+                    for w in RQWorker.all(connection=redis_client) if w.name in names}
 
-        wait_for(lambda: billing_periods() >= 4, what="four billing periods")
+        def details() -> str:
+            logs = "\n".join(worker.output[-2000:] for worker in workers_only.workers)
+            return f"claimed {sorted(claimed())}, run {jobs_run()}\n{logs}"
+
+        wait_for(lambda: billing_periods() >= 4, timeout=60, what="four billing periods")
         # One run for each claimed period (the billing runs and the outbox's one round):
         # two workers each running every period would make it twice as many.
-        wait_for(lambda: jobs_run() == len(claimed()), timeout=30,
-                 what=f"one run per claimed period ({len(claims)} claimed)")
+        try:
+            wait_for(lambda: sum(jobs_run().values()) == len(claimed()), timeout=60,
+                     what="one run per claimed period")
+        except AssertionError as error:
+            raise AssertionError(f"{error}: {details()}") from None
         owners = {redis_client.get(key).decode() for key in claims if redis_client.exists(key)}
         assert owners <= names
     finally:
