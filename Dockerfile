@@ -8,6 +8,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PORTAL_INSTANCE_PATH=/srv/portal/instance
+# gunicorn 27 and later keep a control socket under ~/.gunicorn: somewhere writable even when
+# the root filesystem is read-only (docker-compose.yml mounts a tmpfs on /tmp).
+ENV HOME=/tmp
 
 # Japanese names in invoice PDFs need IPA Gothic (portal/invoices/fonts/README.md).
 RUN apt-get update \
