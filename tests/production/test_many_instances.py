@@ -50,11 +50,20 @@ def redis_client():
 
 
 def delete_keys(redis_url: str, marker: str) -> None:
-    """Delete this module's keys only (the Redis is shared: never FLUSHALL)."""
+    """Delete this module's keys only (the Redis is shared: never FLUSHALL): those named with
+    ``marker``, and the jobs its queue and registries still name (their keys do not)."""
     from redis import Redis
 
     client = Redis.from_url(redis_url)
-    for key in client.scan_iter(f"*{marker}*", count=1000):
+    keys = list(client.scan_iter(f"*{marker}*", count=1000))
+    for key in keys:
+        kind = client.type(key)
+        members = (client.lrange(key, 0, -1) if kind == b"list" else
+                   client.zrange(key, 0, -1) if kind == b"zset" else [])
+        for job_id in members:
+            if client.hget(b"rq:job:" + job_id, "origin") == marker.encode():
+                client.delete(b"rq:job:" + job_id, b"rq:results:" + job_id)
+    for key in keys:
         client.delete(key)
     client.srem("rq:queues", f"rq:queue:{marker}")
 
