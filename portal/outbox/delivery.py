@@ -176,6 +176,9 @@ def deliver_claimed(session: Session, message: OutboxMessage, *, now: datetime |
         return _record_failure(session, row_id, attempts, payload, error,
                                now=now or dbtypes.utcnow(), policy=policy)
     _finish(session, row_id, payload, sent_at=now or dbtypes.utcnow())
+    if deliver:
+        log.info("outbox: sent the %s email %s to %s", payload.get("template"), row_id,
+                 payload.get("to"))
     return "sent" if deliver else "dropped"
 
 
