@@ -77,6 +77,10 @@ accesslog = os.environ.get("PORTAL_GUNICORN_ACCESS_LOG", "-") or None
 errorlog = os.environ.get("PORTAL_GUNICORN_ERROR_LOG", "-")
 loglevel = os.environ.get("PORTAL_LOG_LEVEL", "info").lower()
 proc_name = os.environ.get("PORTAL_GUNICORN_NAME", "billing-portal")
+# gunicorn 25.1+ opens a control socket at one path per user ($HOME/.gunicorn/gunicorn.ctl):
+# several portals on one machine would fight over it. Signals (HUP, TTIN, TTOU, TERM) do
+# the same work; PORTAL_GUNICORN_CONTROL_SOCKET=true turns it back on.
+control_socket_disable = not _on("PORTAL_GUNICORN_CONTROL_SOCKET")
 # Not preloaded: each worker builds the app after the fork, with its own database pool and
 # its own Prometheus files.
 preload_app = False
