@@ -61,8 +61,7 @@ threads = _number("PORTAL_GUNICORN_THREADS", 4)
 timeout = _number("PORTAL_GUNICORN_TIMEOUT", 30)
 # On SIGTERM (a deploy), requests in flight get this long to finish.
 graceful_timeout = _number("PORTAL_GUNICORN_GRACEFUL_TIMEOUT", 30)
-# Longer than the proxy's idle timeout would be pointless; long enough to reuse a connection
-# between a page and its assets.
+# Seconds an idle keep-alive connection stays open: a page and its assets share one.
 keepalive = _number("PORTAL_GUNICORN_KEEPALIVE", 5)
 # Restart each worker after this many requests (0: never), a little apart from each other,
 # so a slow leak never grows for ever and the workers never restart all at once.
@@ -70,9 +69,6 @@ max_requests = _number("PORTAL_GUNICORN_MAX_REQUESTS", 0)
 max_requests_jitter = max(max_requests // 10, 0)
 # The workers' heartbeat files in memory, not on a disk that may stall (Docker's overlay).
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
-# gunicorn trusts X-Forwarded-* only from here; the portal reads them itself
-# (PORTAL_PROXY_FIX_X_FOR), so gunicorn's own view of them changes nothing.
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 accesslog = os.environ.get("PORTAL_GUNICORN_ACCESS_LOG", "-") or None
 errorlog = os.environ.get("PORTAL_GUNICORN_ERROR_LOG", "-")
 loglevel = os.environ.get("PORTAL_LOG_LEVEL", "info").lower()

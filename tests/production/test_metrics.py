@@ -7,6 +7,8 @@ from datetime import timedelta
 
 import pytest
 
+from tests.invoices.conftest import GATEWAY_SPEC
+from tests.invoices.counting_gateway import CountingGateway
 from tests.outbox.conftest import controlled_smtp, smtp_settings  # noqa: F401  (a fixture)
 from tests.production.ops_support import samples, value
 
@@ -26,7 +28,7 @@ def app_config(request, smtp_config):
         mail = smtp_settings(server)
     # Deliveries happen when the test drains the outbox, so what is queued stays queued.
     return {**mail, "METRICS_ENABLED": True, "METRICS_TOKEN": TOKEN,
-            "WORKER_MODE": "external", **changes}
+            "WORKER_MODE": "external", "PAYMENT_GATEWAY": GATEWAY_SPEC, **changes}
 
 
 def scrape(client, **headers) -> str:
@@ -176,14 +178,24 @@ def pay(client, invoice) -> int:
     return client.post(f"/p/invoices/{invoice.id}/pay", data=data).status_code
 
 
-@pytest.mark.parametrize("card, outcome, status", [("4242424242424242", "succeeded", 303),
-                                                   (DECLINED, "failed", 422)])
+@pytest.mark.parametrize("card, processor_answers, outcome", [
+    ("4242424242424242", True, "succeeded"),
+    (DECLINED, True, "failed"),
+    ("4242424242424242", False, "processing"),
+])
 def test_a_payment_counts_under_its_outcome(client, signed_in_customer, make_invoice,
-                                            make_payment_method, now, card, outcome, status):
+                                            make_payment_method, now, card, processor_answers,
+                                            outcome):
     make_payment_method(signed_in_customer, number=card)
     invoice = make_invoice(signed_in_customer, created=now - timedelta(days=1))
     before = samples(scrape(client))
-    assert pay(client, invoice) == status
+    CountingGateway.reset()
+    CountingGateway.broken = not processor_answers
+    try:
+        assert pay(client, invoice) < 500
+        assert len(CountingGateway.calls) == 1
+    finally:
+        CountingGateway.reset()
     after = samples(scrape(client))
     counted = {name: after.get(key, 0) - before.get(key, 0)
                for key in after if key[0] == "portal_payments_total"
