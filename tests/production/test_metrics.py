@@ -9,7 +9,11 @@ import pytest
 
 from tests.invoices.conftest import GATEWAY_SPEC
 from tests.invoices.counting_gateway import CountingGateway
-from tests.outbox.conftest import controlled_smtp, smtp_settings  # noqa: F401  (a fixture)
+from tests.outbox.conftest import (  # noqa: F401  (fixtures)
+    controlled_smtp,
+    smtp_settings,
+    worker_env,
+)
 from tests.production.ops_support import samples, value
 
 TOKEN = "metrics-token-for-tests-0123456789abcdef"
@@ -202,3 +206,46 @@ def test_a_payment_counts_under_its_outcome(client, signed_in_customer, make_inv
                for name in [dict(key[1])["outcome"]]}
     assert {name: n for name, n in counted.items() if n} == {outcome: 1}
 
+
+
+# ---- the worker's own port ---------------------------------------------------------------------
+
+def test_the_worker_serves_its_deliveries_and_the_queue_on_its_metrics_port(
+        session, now, smtp_server, smtp_config,
+        worker_env):  # noqa: F811  (the fixture imported above)
+    import subprocess
+    import sys
+    import urllib.request
+
+    from portal.outbox.operations import enqueue_email
+    from tests.outbox.conftest import ROOT, free_port, wait_for
+
+    enqueue_email(session, to="jenny.rosen@example.com", subject="Your code",
+                  template="login_code", context={"valid_for": "10 minutes"}, now=now)
+    session.commit()
+    port = free_port()
+    env = worker_env(**smtp_config)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "portal", "worker", "--metrics-port", str(port)],
+        cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: smtp_server.messages, what="the email")
+
+        def scraped():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",  # noqa: S310
+                                            timeout=5) as response:
+                    text = response.read().decode()
+            except OSError:
+                return None
+            sent = value(text, "portal_outbox_deliveries_total", kind="email", outcome="sent")
+            return text if sent == 1 else None
+
+        exposition = wait_for(scraped, what="the worker's metrics")
+    finally:
+        worker.terminate()
+        worker.wait(30)
+    assert value(exposition, "portal_passcodes_sent_total") == 1
+    assert value(exposition, "portal_outbox_pending", kind="email") == 0
+    assert value(exposition, "portal_metrics_source_up", source="database") == 1
