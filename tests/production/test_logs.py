@@ -12,6 +12,7 @@ import pytest
 from portal.ops.logs import PortalJsonFormatter, RequestIdFilter, TextFormatter
 from portal.outbox.models import OutboxMessage
 from tests.outbox.conftest import start_worker, wait_for, worker_env  # noqa: F401  (fixtures)
+from tests.outbox.test_redis_worker import REDIS_URL, queue_name, redis_client  # noqa: F401
 
 NEW_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -152,3 +153,24 @@ def test_a_webhook_delivery_is_logged_under_the_request_that_raised_its_event(
     [line] = [line for line in json_lines() if line["logger"] == "portal.webhooks"
               and "customer.created" in line["message"] and "failed" in line["message"]]
     assert line["request_id"] == "req-webhook-7"
+
+
+def test_a_delivery_job_a_request_puts_on_the_rq_queue_carries_its_request_id(
+        database_uri, tmp_path, monkeypatch, session, login_link, make_customer,
+        redis_client, queue_name):  # noqa: F811  (the fixtures imported above)
+    from rq import Queue
+
+    from portal import create_app
+    from tests.conftest import base_config
+
+    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path / "redis-instance"))
+    app = create_app(base_config(database_uri, WORKER_MODE="redis", WORKER_REDIS_URL=REDIS_URL,
+                                 WORKER_QUEUE=queue_name, OUTBOX_POLL_SECONDS=86400))
+    make_customer(email="jenny.rosen@example.com")
+    response = app.test_client().post(f"/p/login/{login_link.id}",
+                                      data={"email": "jenny.rosen@example.com"},
+                                      headers={"X-Request-Id": "req-rq-9"})
+    assert response.status_code == 303
+    [job] = Queue(queue_name, connection=redis_client).get_jobs()
+    assert job.func_name == "portal.outbox.jobs.deliver_outbox"
+    assert job.meta == {"request_id": "req-rq-9"}
