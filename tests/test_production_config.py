@@ -278,3 +278,32 @@ class TestStrictTransportSecurityCanBeChanged:
         response = client.get("/p/signed-out")
         assert response.status_code == 200
         assert "Strict-Transport-Security" not in response.headers
+
+
+# ---- logs and metrics -----------------------------------------------------------------------------
+
+def test_production_logs_json_and_development_text(production):
+    assert production().config["LOG_FORMAT"] == "json"
+    assert production(PORTAL_LOG_FORMAT="text").config["LOG_FORMAT"] == "text"
+    development = production(PORTAL_ENV=None, PORTAL_PUBLIC_URL=None)
+    assert development.config["LOG_FORMAT"] == "text"
+
+
+@pytest.mark.parametrize("changes, setting", [
+    ({"PORTAL_LOG_FORMAT": "yaml"}, "PORTAL_LOG_FORMAT"),
+    ({"PORTAL_LOG_LEVEL": "LOUD"}, "PORTAL_LOG_LEVEL"),
+    ({"PORTAL_METRICS_TOKEN": "short-token"}, "PORTAL_METRICS_TOKEN"),
+    ({"PORTAL_METRICS_ALLOWED_NETWORKS": "10.0.0.0/8,intranet"}, "PORTAL_METRICS_ALLOWED_NETWORKS"),
+    ({"PORTAL_READYZ_TIMEOUT_SECONDS": "0"}, "PORTAL_READYZ_TIMEOUT_SECONDS"),
+])
+def test_production_refuses_log_and_metrics_settings_that_cannot_work(production, changes,
+                                                                      setting):
+    assert setting in refused(production, **changes)
+
+
+def test_production_accepts_a_metrics_token_made_as_the_readme_says(production):
+    token = secrets.token_hex(32)
+    app = production(PORTAL_METRICS_ENABLED="true", PORTAL_METRICS_TOKEN=token,
+                     PORTAL_METRICS_ALLOWED_NETWORKS="10.0.0.0/8, 192.168.4.0/24")
+    assert app.config["METRICS_ENABLED"] is True and app.config["METRICS_TOKEN"] == token
+    assert app.config["METRICS_ALLOWED_NETWORKS"] == ["10.0.0.0/8", "192.168.4.0/24"]
