@@ -44,6 +44,8 @@ BLUEPRINTS = (
     "portal.admin.webhooks.views",
     # The Stripe-compatible API for the merchant's systems, under /v1.
     "portal.api.views",
+    # /healthz, /readyz and /metrics for load balancers and Prometheus (portal/ops).
+    "portal.ops.health",
 )
 
 
@@ -71,20 +73,28 @@ def create_app(config: dict | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     config_module.finish(app.config, app.instance_path)
 
-    # Wrapped inside out: the request meets ProxyFix, then the host check, then WhiteNoise's
-    # static files (before Flask, so no session cookie), then Flask with compressed pages.
+    # Wrapped inside out: the request meets the metrics' timer, then its request id, then
+    # ProxyFix, then the host check, then WhiteNoise's static files (before Flask, so no
+    # session cookie), then Flask with compressed pages.
     from portal import compression
 
     compression.init_app(app)
     if app.config["TRUSTED_HOSTS"]:
+        from portal.ops.health import PROBE_PATHS
         from portal.proxy import TrustedHostsOnly
 
-        app.wsgi_app = TrustedHostsOnly(app.wsgi_app, app.config["TRUSTED_HOSTS"])
+        app.wsgi_app = TrustedHostsOnly(app.wsgi_app, app.config["TRUSTED_HOSTS"],
+                                        let_by=PROBE_PATHS)
     if app.config["PROXY_FIX_X_FOR"]:
         from portal.proxy import behind_proxies
 
         # X-Forwarded-For and -Proto only: a forwarded Host must never build a URL.
         app.wsgi_app = behind_proxies(app.wsgi_app, int(app.config["PROXY_FIX_X_FOR"]))
+    from portal.ops import logs as ops_logs
+    from portal.ops import metrics as ops_metrics
+
+    ops_logs.init_app(app)  # request ids, and log lines in PORTAL_LOG_FORMAT
+    ops_metrics.init_app(app)  # outermost: what is refused early is timed too
 
     # Designers override any template by putting a file of the same name in instance/templates
     # ("original/NAME" is always the portal's own, for an override that extends it).

@@ -173,12 +173,23 @@ def register_commands(app: Flask) -> None:
             click.echo(f"Warning: {warning.message}", err=True)
 
     @app.cli.command("worker")
-    def worker_command() -> None:
+    @click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
+                  help="Serve this worker's Prometheus metrics on this port (0: any free one).")
+    @click.option("--metrics-host", default="127.0.0.1", show_default=True,
+                  help="The address the metrics port listens on.")
+    def worker_command(metrics_port: int | None, metrics_host: str) -> None:
         """Deliver the outbox and run the periodic jobs (billing run, housekeeping) until
         SIGTERM or Ctrl+C: an RQ worker with PORTAL_WORKER_MODE=redis, else in this process."""
         from portal.outbox.jobs import run_worker
 
-        sys.exit(run_worker(current_app._get_current_object()))
+        app = current_app._get_current_object()
+        if metrics_port is not None:
+            from portal.ops.metrics import serve_worker_metrics
+
+            server, _ = serve_worker_metrics(app, metrics_port, metrics_host)
+            click.echo(f"portal metrics: serving http://{metrics_host}:"
+                       f"{server.server_address[1]}/metrics")
+        sys.exit(run_worker(app))
 
     @app.cli.command("housekeeping")
     def housekeeping_command() -> None:

@@ -152,13 +152,24 @@ class Defaults:
     WEBHOOK_THREADS = 1
     # http:// endpoint URLs: None allows them in development only; production refuses them.
     WEBHOOK_ALLOW_HTTP = None
+    # Running in production (portal/ops, README "Running in production"). Log lines: "json"
+    # or "text"; None: json in production, text in development.
+    LOG_FORMAT = None
+    LOG_LEVEL = "INFO"
+    # /metrics answers only when enabled, and then only to the bearer token or to a direct
+    # connection from loopback or these networks (CIDR, a JSON list or separated by commas).
+    METRICS_ENABLED = False
+    METRICS_TOKEN = None
+    METRICS_ALLOWED_NETWORKS = None
+    # How long /readyz waits for the database and each Redis before calling it unavailable.
+    READYZ_TIMEOUT_SECONDS = 2
 
 
 # Settings that must stay text even when an environment variable looks like a number or
 # JSON (from_prefixed_env parses PORTAL_SECRET_KEY=123456 as the integer 123456).
 TEXT_SETTINGS = ("SECRET_KEY", "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_DEFAULT_SENDER",
                  "SQLALCHEMY_DATABASE_URI", "PUBLIC_URL", "WORKER_MODE", "WORKER_REDIS_URL",
-                 "WORKER_QUEUE")
+                 "WORKER_QUEUE", "METRICS_TOKEN", "LOG_FORMAT", "LOG_LEVEL")
 ENVIRONMENTS = ("development", "production")
 WORKER_MODES = ("inline-thread", "redis", "external")
 
@@ -199,6 +210,7 @@ def finish(config: dict, instance_path: str) -> None:
         config["SETTINGS_CACHE_SECONDS"] = 5 if production else 0
     _check_worker(config)
     _check_webhooks(config, production)
+    _check_operations(config, production)
     hosts = config.get("TRUSTED_HOSTS")
     if isinstance(hosts, str):
         # PORTAL_TRUSTED_HOSTS=billing.example.com is text, not JSON: Flask wants a list.
@@ -271,6 +283,47 @@ def _check_webhooks(config: dict, production: bool) -> None:
                           "PORTAL_WEBHOOK_RETRY_BASE_SECONDS must be more than 0")
 
 
+LOG_FORMATS = ("json", "text")
+METRICS_TOKEN_MIN_LENGTH = 32
+
+
+def _check_operations(config: dict, production: bool) -> None:
+    """The log format and level, and who may read /metrics."""
+    import ipaddress
+    import logging
+
+    log_format = str(config.get("LOG_FORMAT") or ("json" if production else "text"))
+    log_format = log_format.strip().lower()
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(f"PORTAL_LOG_FORMAT must be json or text, not {log_format!r}")
+    config["LOG_FORMAT"] = log_format
+    level = str(config.get("LOG_LEVEL") or "INFO").strip().upper()
+    if not isinstance(logging.getLevelName(level), int):
+        raise ConfigError("PORTAL_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    config["LOG_LEVEL"] = level
+    enabled = config.get("METRICS_ENABLED")
+    if isinstance(enabled, str):
+        enabled = enabled.strip().lower() in ("1", "true", "yes", "on")
+    config["METRICS_ENABLED"] = bool(enabled)
+    networks = config.get("METRICS_ALLOWED_NETWORKS") or []
+    if isinstance(networks, str):
+        networks = networks.replace(",", " ").split()
+    for network in networks:
+        try:
+            ipaddress.ip_network(str(network), strict=False)
+        except ValueError:
+            raise ConfigError("PORTAL_METRICS_ALLOWED_NETWORKS must list networks such as "
+                              f"10.0.0.0/8, not {str(network)!r}") from None
+    config["METRICS_ALLOWED_NETWORKS"] = [str(network) for network in networks]
+    token = config.get("METRICS_TOKEN")
+    if production and token and len(str(token).strip()) < METRICS_TOKEN_MIN_LENGTH:
+        raise ConfigError(f"PORTAL_METRICS_TOKEN must be at least {METRICS_TOKEN_MIN_LENGTH} "
+                          f"characters when PORTAL_ENV=production (make one with "
+                          f"{RANDOM_VALUE_COMMAND})")
+    if float(config.get("READYZ_TIMEOUT_SECONDS") or 0) <= 0:
+        raise ConfigError("PORTAL_READYZ_TIMEOUT_SECONDS must be more than 0")
+
+
 def _check_rate_limit_storage(config: dict) -> None:
     """memory:// counts per process: with several workers every limit is multiplied."""
     if not config.get("RATELIMIT_ENABLED", True):
@@ -286,12 +339,49 @@ def _check_rate_limit_storage(config: dict) -> None:
     if workers > 1:
         raise ConfigError(
             f"PORTAL_RATELIMIT_STORAGE_URI=memory:// with {workers} gunicorn workers multiplies "
-            "every rate limit by the worker count: use redis://... or one worker")
+            "every rate limit by the worker count: use redis://... or one worker (with "
+            "portal.gunicorn_conf: PORTAL_GUNICORN_WORKERS=1)")
+
+
+def gunicorn_workers(environ=None, cpus: int | None = None) -> int:
+    """The workers portal/gunicorn_conf.py starts: PORTAL_GUNICORN_WORKERS, else
+    WEB_CONCURRENCY, else two per CPU this process may run on, plus one."""
+    environ = os.environ if environ is None else environ
+    for name in ("PORTAL_GUNICORN_WORKERS", "WEB_CONCURRENCY"):
+        value = str(environ.get(name) or "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    if cpus is None:
+        try:
+            cpus = len(os.sched_getaffinity(0))  # a container's CPU set, not the host's
+        except (AttributeError, OSError):
+            cpus = os.cpu_count() or 1
+    return 2 * max(cpus, 1) + 1
+
+
+PORTAL_GUNICORN_CONF = "portal.gunicorn_conf"
+
+
+def _names_portal_gunicorn_conf(words: list[str]) -> bool:
+    """Whether gunicorn's arguments load portal/gunicorn_conf.py (-c python:portal.gunicorn_conf)."""
+    for index, word in enumerate(words):
+        value = None
+        if word in ("-c", "--config") and index + 1 < len(words):
+            value = words[index + 1]
+        elif word.startswith("--config="):
+            value = word.split("=", 1)[1]
+        elif word.startswith("-c") and len(word) > 2:
+            value = word[2:].lstrip("=")
+        if value is not None and (value == f"python:{PORTAL_GUNICORN_CONF}"
+                                  or value.replace("\\", "/").endswith("portal/gunicorn_conf.py")):
+            return True
+    return False
 
 
 def announced_workers(environ=None, argv=None) -> int:
-    """The most worker processes gunicorn was told to start (WEB_CONCURRENCY, GUNICORN_CMD_ARGS
-    or its command line), 1 when none is named. A gunicorn.conf.py is not read."""
+    """The most worker processes gunicorn was told to start (WEB_CONCURRENCY, GUNICORN_CMD_ARGS,
+    its command line, or portal/gunicorn_conf.py's count when that config is named with -c),
+    1 when none is named. Another gunicorn.conf.py is not read."""
     environ = os.environ if environ is None else environ
     argv = sys.argv if argv is None else argv
     counts = [1]
@@ -316,6 +406,8 @@ def announced_workers(environ=None, argv=None) -> int:
     concurrency = str(environ.get("WEB_CONCURRENCY", "")).strip()
     if concurrency.isdigit():
         counts.append(int(concurrency))
+    if _names_portal_gunicorn_conf(words):
+        counts.append(gunicorn_workers(environ))
     return max(counts)
 
 

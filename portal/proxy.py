@@ -62,16 +62,29 @@ class TrustedHostsOnly:
     Flask checks TRUSTED_HOSTS too, but then renders its error page without a URL adapter,
     so the page's url_for fails and the answer becomes a 500. Nothing about the request is
     echoed back.
+
+    GET and HEAD requests for the paths in ``let_by`` (the health probes and the metrics
+    scrape, which load balancers and Prometheus send to each process by its IP address) are
+    answered whatever their Host: they are handed to Flask under the first trusted host, so
+    Flask's own check passes too. Those answers build no URL and no redirect from the host,
+    which is all the check protects.
     """
 
-    def __init__(self, app, trusted_hosts):
+    def __init__(self, app, trusted_hosts, let_by=()):
         self.app = app
         self.trusted_hosts = list(trusted_hosts)
+        self.let_by = frozenset(let_by)
+        self.stand_in = next((host.lstrip(".") for host in self.trusted_hosts if host),
+                             "localhost")
 
     def __call__(self, environ, start_response):
         from werkzeug.exceptions import SecurityError
         from werkzeug.wsgi import get_host
 
+        if (environ.get("PATH_INFO") in self.let_by
+                and environ.get("REQUEST_METHOD") in ("GET", "HEAD")):
+            environ["HTTP_HOST"] = self.stand_in
+            return self.app(environ, start_response)
         try:
             get_host(environ, self.trusted_hosts)
         except SecurityError:

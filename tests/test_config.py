@@ -260,8 +260,12 @@ def settings_the_code_reads() -> set[str]:
 
     names = {name for name in vars(Defaults) if name.isupper()} | set(DEFAULT_LIMITS)
     pattern = re.compile(r"config(?:\[|\.get\(|\.setdefault\()\s*[\"']([A-Z][A-Z0-9_]+)[\"']")
+    # Variables read from the environment by name (portal/gunicorn_conf.py's, read before
+    # any app exists).
+    by_name = re.compile(r"[\"']PORTAL_([A-Z][A-Z0-9_]+)[\"']")
     for path in (ROOT / "portal").rglob("*.py"):
-        names |= set(pattern.findall(path.read_text()))
+        source = path.read_text()
+        names |= set(pattern.findall(source)) | set(by_name.findall(source))
     return names - UNDOCUMENTED
 
 

@@ -150,16 +150,45 @@ def test_the_worker_count_is_read_from_gunicorns_command_line(argv, expected):
     assert announced_workers(environ={}, argv=argv) == expected
 
 
-def test_gunicorn_with_two_workers_and_memory_rate_limits_stops_with_one_line(tmp_path):
+@pytest.mark.parametrize("argv, environ, expected", [
+    (["/srv/venv/bin/gunicorn", "-c", "python:portal.gunicorn_conf", "wsgi:app"],
+     {"PORTAL_GUNICORN_WORKERS": "3"}, 3),
+    (["/srv/venv/bin/gunicorn", "--config=python:portal.gunicorn_conf", "wsgi:app"],
+     {"WEB_CONCURRENCY": "2"}, 2),
+    (["/srv/venv/bin/gunicorn", "wsgi:app"],
+     {"GUNICORN_CMD_ARGS": "-c python:portal.gunicorn_conf", "PORTAL_GUNICORN_WORKERS": "4"}, 4),
+    (["/srv/venv/bin/gunicorn", "-c", "/srv/portal/portal/gunicorn_conf.py", "wsgi:app"],
+     {"PORTAL_GUNICORN_WORKERS": "6"}, 6),
+    # Another config file is not read: its count is the operator's to keep at one.
+    (["/srv/venv/bin/gunicorn", "-c", "/etc/gunicorn.conf.py", "wsgi:app"],
+     {"PORTAL_GUNICORN_WORKERS": "6"}, 1),
+])
+def test_the_worker_count_of_the_portals_gunicorn_config_is_known(argv, environ, expected):
+    assert announced_workers(environ=environ, argv=argv) == expected
+
+
+def test_the_portals_gunicorn_config_counts_two_workers_per_cpu_when_not_told():
+    from portal.config import gunicorn_workers
+
+    argv = ["/srv/venv/bin/gunicorn", "-c", "python:portal.gunicorn_conf", "wsgi:app"]
+    assert announced_workers(environ={}, argv=argv) == gunicorn_workers(environ={}) >= 3
+
+
+@pytest.mark.parametrize("arguments, settings", [
+    (["--workers", "2", "--bind", "127.0.0.1:0"], {}),
+    (["-c", "python:portal.gunicorn_conf"],
+     {"PORTAL_GUNICORN_WORKERS": "2", "PORTAL_BIND": "127.0.0.1:0"}),
+], ids=["--workers 2", "portal.gunicorn_conf"])
+def test_gunicorn_with_two_workers_and_memory_rate_limits_stops_with_one_line(
+        tmp_path, arguments, settings):
     gunicorn = Path(sys.executable).with_name("gunicorn")
     if not gunicorn.exists():
         pytest.skip("gunicorn is not installed (pip install -e '.[test]' brings it)")
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("PORTAL_") and k not in ("WEB_CONCURRENCY", "GUNICORN_CMD_ARGS")}
-    env.update(PRODUCTION, PORTAL_INSTANCE_PATH=str(tmp_path / "instance"))
-    result = subprocess.run([str(gunicorn), "--workers", "2", "--bind", "127.0.0.1:0",
-                             "wsgi:app"], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=60)
+    env.update(PRODUCTION, PORTAL_INSTANCE_PATH=str(tmp_path / "instance"), **settings)
+    result = subprocess.run([str(gunicorn), *arguments, "wsgi:app"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     ours = {line for line in result.stderr.splitlines() if line.startswith("portal:")}
     assert len(ours) == 1, result.stderr
@@ -249,3 +278,32 @@ class TestStrictTransportSecurityCanBeChanged:
         response = client.get("/p/signed-out")
         assert response.status_code == 200
         assert "Strict-Transport-Security" not in response.headers
+
+
+# ---- logs and metrics -----------------------------------------------------------------------------
+
+def test_production_logs_json_and_development_text(production):
+    assert production().config["LOG_FORMAT"] == "json"
+    assert production(PORTAL_LOG_FORMAT="text").config["LOG_FORMAT"] == "text"
+    development = production(PORTAL_ENV=None, PORTAL_PUBLIC_URL=None)
+    assert development.config["LOG_FORMAT"] == "text"
+
+
+@pytest.mark.parametrize("changes, setting", [
+    ({"PORTAL_LOG_FORMAT": "yaml"}, "PORTAL_LOG_FORMAT"),
+    ({"PORTAL_LOG_LEVEL": "LOUD"}, "PORTAL_LOG_LEVEL"),
+    ({"PORTAL_METRICS_TOKEN": "short-token"}, "PORTAL_METRICS_TOKEN"),
+    ({"PORTAL_METRICS_ALLOWED_NETWORKS": "10.0.0.0/8,intranet"}, "PORTAL_METRICS_ALLOWED_NETWORKS"),
+    ({"PORTAL_READYZ_TIMEOUT_SECONDS": "0"}, "PORTAL_READYZ_TIMEOUT_SECONDS"),
+])
+def test_production_refuses_log_and_metrics_settings_that_cannot_work(production, changes,
+                                                                      setting):
+    assert setting in refused(production, **changes)
+
+
+def test_production_accepts_a_metrics_token_made_as_the_readme_says(production):
+    token = secrets.token_hex(32)
+    app = production(PORTAL_METRICS_ENABLED="true", PORTAL_METRICS_TOKEN=token,
+                     PORTAL_METRICS_ALLOWED_NETWORKS="10.0.0.0/8, 192.168.4.0/24")
+    assert app.config["METRICS_ENABLED"] is True and app.config["METRICS_TOKEN"] == token
+    assert app.config["METRICS_ALLOWED_NETWORKS"] == ["10.0.0.0/8", "192.168.4.0/24"]

@@ -37,6 +37,8 @@ from portal.request_context import record_id as _record_id
 
 # Blueprints whose answers are the same for everyone and may be cached by shared caches.
 PUBLIC_CACHED_BLUEPRINTS = frozenset({"branding", "catalog"})
+# Probes and the metrics scrape (portal/ops/health.py) carry no session either.
+COOKIELESS_BLUEPRINTS = PUBLIC_CACHED_BLUEPRINTS | {"ops"}
 
 
 class PortalSessionInterface(SecureCookieSessionInterface):
@@ -55,7 +57,7 @@ class PortalSessionInterface(SecureCookieSessionInterface):
     def should_set_cookie(self, app, session) -> bool:
         # Public, cached answers (the branding and product images, cached a day) must never
         # carry a customer's refreshed session cookie: a shared cache would hand it to others.
-        if has_request_context() and request.blueprint in PUBLIC_CACHED_BLUEPRINTS:
+        if has_request_context() and request.blueprint in COOKIELESS_BLUEPRINTS:
             return False
         return super().should_set_cookie(app, session)
 

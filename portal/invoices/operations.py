@@ -430,6 +430,9 @@ def _charge(session: Session, invoice: Invoice, payment: Payment, method: Paymen
         # We cannot know whether money moved, so the payment stays "processing": that blocks a
         # second charge until the processor's answer is reconciled.
         log.exception("charge for payment %s got no answer", payment_id)
+        from portal.ops.metrics import payment_outcome
+
+        payment_outcome("processing")
         return PayResult("processing", payment)
 
     lock_invoice(session, invoice)

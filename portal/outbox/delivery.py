@@ -34,6 +34,8 @@ from sqlalchemy.orm import Session, aliased
 from portal import dbtypes, mailer
 from portal.extensions import db
 from portal.i18n import DEFAULT
+from portal.ops import metrics
+from portal.ops.logs import bound_request_id
 from portal.outbox.models import OutboxMessage
 from portal.outbox.sealing import unseal
 
@@ -174,6 +176,9 @@ def deliver_claimed(session: Session, message: OutboxMessage, *, now: datetime |
         return _record_failure(session, row_id, attempts, payload, error,
                                now=now or dbtypes.utcnow(), policy=policy)
     _finish(session, row_id, payload, sent_at=now or dbtypes.utcnow())
+    if deliver:
+        log.info("outbox: sent the %s email %s to %s", payload.get("template"), row_id,
+                 payload.get("to"))
     return "sent" if deliver else "dropped"
 
 
@@ -257,7 +262,11 @@ def deliver_due(*, now: datetime | None = None, limit: int | None = None,
                 if message is None:
                     active.remove(kind)
                     continue
-                deliver(db.session, message, now=now, policy=policy)
+                payload = message.payload or {}
+                # Logged under the id of the request that queued the row.
+                with bound_request_id(payload.get("request_id")):
+                    outcome = deliver(db.session, message, now=now, policy=policy)
+                metrics.outbox_delivered(kind, outcome, payload.get("template"))
             handled += 1
     return handled
 

@@ -74,9 +74,14 @@ def _standalone_app() -> Flask:
 
 def deliver_outbox() -> int:
     """Job: send every outbox email and webhook that is due; returns how many were handled."""
+    from rq import get_current_job
+
+    from portal.ops.logs import bound_request_id
     from portal.outbox.delivery import deliver_due
 
-    with _app_context():
+    job = get_current_job()
+    # The request whose commit woke this job; each row is then logged under its own.
+    with bound_request_id((job.meta or {}).get("request_id") if job else None), _app_context():
         return deliver_due(limit=_DELIVERY_BATCH, budget_seconds=_DELIVERY_BUDGET_SECONDS)
 
 
@@ -176,9 +181,12 @@ def enqueue_delivery(app: Flask) -> None:
     """Put a "deliver outbox" job on the queue (after a commit that added rows)."""
     from rq import Queue
 
+    from portal.ops.logs import request_id
+
+    rid = request_id()
     Queue(app.config["WORKER_QUEUE"], connection=redis_connection(app)).enqueue(
         deliver_outbox, result_ttl=0, failure_ttl=7 * 24 * 3600,
-        job_timeout=_JOB_TIMEOUT_SECONDS)
+        job_timeout=_JOB_TIMEOUT_SECONDS, meta={"request_id": rid} if rid else None)
 
 
 def _enqueue_periodic(queue, job: Periodic) -> None:

@@ -40,6 +40,7 @@ def enqueue_email(session: Session, *, to: str, subject: str, template: str, con
         subject = str(subject)
     payload = {"to": to, "subject": subject, "template": template, "context": context,
                "deliver": bool(deliver), "locale": locale}
+    with_request_id(payload)
     if secret_context:
         payload["secret"] = seal(secret_context)
     if expires_at is not None:
@@ -64,6 +65,17 @@ def enqueue_email(session: Session, *, to: str, subject: str, template: str, con
             raise
         return earlier
     return message
+
+
+def with_request_id(payload: dict) -> dict:
+    """Add the id of the request (or job) being served, so the worker that delivers the row
+    logs under it (portal.ops.logs)."""
+    from portal.ops.logs import request_id
+
+    rid = request_id()
+    if rid:
+        payload["request_id"] = rid
+    return payload
 
 
 def _by_dedupe_key(session: Session, dedupe_key: str) -> OutboxMessage | None:

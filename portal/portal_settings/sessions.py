@@ -579,6 +579,11 @@ def configuration_for_flow(configuration: PortalConfiguration, flow: dict | None
 _IN_URL = re.compile(r"(/p/session/)[A-Za-z0-9_-]+")
 
 
+def redact_session_tokens(text: str) -> str:
+    """``text`` with every session URL's token replaced by "[redacted]"."""
+    return _IN_URL.sub(r"\1[redacted]", text) if URL_PATH in text else text
+
+
 class RedactSessionTokens(logging.Filter):
     """Replace the token of a session URL in a log line (a server's access log, Flask's
     "Exception on /p/session/..." line) by "[redacted]"."""

@@ -69,8 +69,11 @@ def delivery_key(endpoint_id: str, event_id: str) -> str:
 
 
 def delivery_payload(endpoint_id: str, event_id: str, *, give_up_at: datetime) -> dict:
-    return {"endpoint_id": endpoint_id, "event_id": event_id,
-            "give_up_at": give_up_at.isoformat()}
+    """A delivery's outbox payload, with the id of the request that caused it, if any."""
+    from portal.outbox.operations import with_request_id
+
+    return with_request_id({"endpoint_id": endpoint_id, "event_id": event_id,
+                            "give_up_at": give_up_at.isoformat()})
 
 
 def retry_window() -> timedelta:
