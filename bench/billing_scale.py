@@ -11,10 +11,11 @@ missed, a period invoiced twice, or an invoice charged twice.
         .venv/bin/flask --app portal db upgrade
     .venv/bin/python bench/billing_scale.py \\
         --database postgresql+psycopg://postgres@127.0.0.1:5432/bench_billing \\
-        [--scale 1.0] [--workers 2] [--now 2026-12-03T00:00:00Z] [--no-seed]
+        [--scale 1.0] [--due 1.0] [--workers 2] [--now 2026-12-03T00:00:00Z] [--no-seed]
 
-The database is emptied and seeded again (bench/seed_large.py --all-due: every subscription
-live, its period ending at --now) unless --no-seed, which bills what is there. The workers
+The database is emptied and seeded again (bench/seed_large.py --due SHARE: that share of the
+subscriptions live with its period ending at --now, default all) unless --no-seed, which bills
+what is there. The workers
 charge through the built-in test gateway (PORTAL_PAYMENT_GATEWAY's default), whose seeded
 cards all succeed.
 """
@@ -83,16 +84,18 @@ def run_workers(database: str, now: datetime, workers: int, instance: Path,
 
 
 CHECKS = (
-    ("live subscriptions not moved to the new period",
-     "SELECT count(*) FROM subscription WHERE ended_at IS NULL "
-     "AND status IN ('active', 'past_due', 'trialing', 'unpaid') "
-     "AND current_period_start <> %(now)s"),
-    ("subscriptions with no invoice for the new period",
-     "SELECT count(*) FROM subscription s WHERE ended_at IS NULL AND NOT EXISTS "
-     "(SELECT 1 FROM invoice i WHERE i.subscription_id = s.id AND i.period_start = %(now)s)"),
+    ("due subscriptions not moved to the new period",
+     "SELECT count(*) FROM due_before d JOIN subscription s ON s.id = d.id "
+     "WHERE s.current_period_start <> %(now)s"),
+    ("due subscriptions with no invoice for the new period",
+     "SELECT count(*) FROM due_before d WHERE NOT EXISTS (SELECT 1 FROM invoice i "
+     "WHERE i.subscription_id = d.id AND i.period_start = %(now)s)"),
     ("subscriptions with more than one invoice for the new period",
      "SELECT count(*) FROM (SELECT subscription_id FROM invoice WHERE period_start = %(now)s "
      "GROUP BY subscription_id HAVING count(*) > 1) twice"),
+    ("subscriptions renewed that were not due",
+     "SELECT count(*) FROM invoice i WHERE i.created >= %(now)s AND NOT EXISTS "
+     "(SELECT 1 FROM due_before d WHERE d.id = i.subscription_id)"),
     ("subscriptions moved more than one period",
      "SELECT count(*) FROM invoice WHERE period_start > %(now)s"),
     ("invoices with more than one successful payment",
@@ -156,6 +159,10 @@ def bulk_insert(conn, now: datetime) -> tuple[float, dict[str, int]]:
                 SELECT id || 'b', type, customer_id, actor, object_id, ip_address, data,
                     created
                 FROM audit_event WHERE created = %(now)s""",
+            "webhook_event": """
+                INSERT INTO webhook_event (id, type, object_id, customer_id, created, body)
+                SELECT id || 'b', type, object_id, customer_id, created, body
+                FROM webhook_event WHERE created = %(now)s""",
             "subscription (period moved)": """
                 UPDATE subscription SET current_period_start = current_period_end,
                     current_period_end = current_period_end + interval '1 month',
@@ -174,6 +181,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", required=True)
     parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--due", type=float, default=1.0,
+                        help="the share of the subscriptions due at --now (1.0: all of them; "
+                             "0.02: every 50th, on a database of the full size)")
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--now", default="2026-12-03T00:00:00+00:00")
@@ -188,16 +198,19 @@ def main() -> int:
     if not args.no_seed:
         mark = time.perf_counter()
         seed_database(args.database, scale=args.scale, seed_value=args.seed, now=now,
-                      all_due=True, reset=True)
-        print(f"seeded (--all-due, --scale {args.scale:g}) in "
+                      due=args.due, reset=True, out=lambda *a, **k: None)
+        print(f"seeded (--due {args.due:g}, --scale {args.scale:g}) in "
               f"{time.perf_counter() - mark:.0f} s", file=sys.stderr)
 
     conn = connect(args.database)
-    due = conn.execute(
-        "SELECT count(*) FROM subscription WHERE ended_at IS NULL AND current_period_end <= %s",
-        (now,)).fetchone()[0]
+    # Which subscriptions were due, kept for the checks (a temporary table: this session's).
+    conn.execute("CREATE TEMP TABLE due_before AS SELECT id FROM subscription "
+                 "WHERE ended_at IS NULL AND current_period_end <= %s", (now,))
+    due = conn.execute("SELECT count(*) FROM due_before").fetchone()[0]
+    total = conn.execute("SELECT count(*) FROM subscription").fetchone()[0]
+    invoices = conn.execute("SELECT count(*) FROM invoice").fetchone()[0]
     before = counts(conn, WRITTEN)
-    conn.rollback()
+    conn.commit()
 
     with tempfile.TemporaryDirectory() as instance:
         elapsed, results = run_workers(args.database, now, args.workers, Path(instance),
@@ -215,8 +228,10 @@ def main() -> int:
     print()
     print("| SQL check afterwards | rows |")
     print("|---|---:|")
-    renewed = conn.execute("SELECT count(*) FROM subscription WHERE current_period_start = %s",
+    renewed = conn.execute("SELECT count(*) FROM due_before d JOIN subscription s "
+                           "ON s.id = d.id WHERE s.current_period_start = %s",
                            (now,)).fetchone()[0]
+    print(f"| subscriptions in the database / invoices | {total:,} / {invoices:,} |")
     print(f"| subscriptions due at {now:%Y-%m-%d %H:%M} UTC | {due:,} |")
     print(f"| subscriptions renewed to the new period | {renewed:,} |")
     for label, sql in CHECKS:
@@ -244,7 +259,7 @@ def main() -> int:
     print(f"| {args.workers} workers, {renewed:,} subscriptions | seconds | renewals/s |")
     print("|---|---:|---:|")
     print(f"| billing engine ({args.workers} `flask billing run` processes) | {elapsed:,.1f} | "
-          f"{engine_rate:,.0f} |")
+          f"{engine_rate:,.1f} |")
     print(f"| bare bulk INSERT ... SELECT of the same rows (the limit) | {bulk_seconds:,.1f} | "
           f"{bulk_rate:,.0f} |")
     if engine_rate:

@@ -12,7 +12,7 @@ generator: the same --seed and --now give the same database.
         .venv/bin/flask --app portal db upgrade
     .venv/bin/python bench/seed_large.py \\
         --database postgresql+psycopg://postgres@127.0.0.1:5432/bench_large [--scale 1.0]
-        [--seed 12] [--now 2026-12-01T00:00:00Z] [--all-due] [--reset]
+        [--seed 12] [--now 2026-12-01T00:00:00Z] [--all-due | --due SHARE] [--reset]
 
 Who is in it: customer N (1 <= N <= 100,000 at scale 1) is cust-N@example.com. Customers
 with N % 100 == 1 (cust-1, cust-101, ...) are the heavy ones, 1%: a weekly subscription with
@@ -20,7 +20,9 @@ with N % 100 == 1 (cust-1, cust-101, ...) are the heavy ones, 1%: a weekly subsc
 subscription; 2-3 cards; about 4% of subscriptions are past due with an open invoice (those of
 customers with N % 25 == 3 always are), 5% ended. ``--all-due`` (for bench/billing_scale.py)
 instead makes every subscription live with its period ending exactly at --now, so one
-billing run at --now renews each of them once.
+billing run at --now renews each of them once; ``--due 0.02`` does that for every 50th
+subscription only (the others live, their periods ending after --now): a full-size database
+with a billing run small enough to time.
 """
 
 from __future__ import annotations
@@ -141,8 +143,10 @@ class Seed:
     and written table by table; invoices, lines and payments are generated per subscription
     from a generator of its own, so each table's pass makes the same rows again."""
 
-    def __init__(self, *, scale: float, seed: int, now: datetime, all_due: bool):
-        self.scale, self.seed, self.now, self.all_due = scale, seed, now, all_due
+    def __init__(self, *, scale: float, seed: int, now: datetime, due: float = 0.0):
+        self.scale, self.seed, self.now, self.due = scale, seed, now, due
+        # Every n-th subscription is due at ``now`` (with --due); the rest as usual.
+        self.due_every = max(1, round(1 / due)) if due > 0 else 0
         self.rng = random.Random(seed)
         self.n_customers = max(1, round(FULL_SIZES["customer"] * scale))
         self.n_subscriptions = max(self.n_customers, round(FULL_SIZES["subscription"] * scale))
@@ -233,7 +237,7 @@ class Seed:
                 sub.status = "active"
             elif first and customer.number % 25 == 3:
                 sub.status = "past_due"  # always, so a load test knows whom to send to pay
-            elif self.all_due:
+            elif self.due:
                 sub.status = "active"
             else:
                 sub.status = "canceled" if roll < 0.05 else "past_due" if roll < 0.06 \
@@ -282,12 +286,13 @@ class Seed:
         """The period boundaries of the subscription's invoices, the current period last, as
         the engine counts them (from the anchor, the first period's start)."""
         rng, now, k = self.rng, self.now, sub.count
+        due = bool(self.due_every) and sub.index % self.due_every == 0
         if sub.interval == "week":
-            current = now - timedelta(weeks=1) if self.all_due else \
+            current = now - timedelta(weeks=1) if due else \
                 now - timedelta(days=rng.randint(1, 6))
             anchor = current - timedelta(weeks=k - 1)
             return [anchor + timedelta(weeks=j) for j in range(k + 1)]
-        if self.all_due:
+        if due:
             current = add_months(now, -1)
         else:
             current = now - timedelta(days=rng.randint(1, 25))
@@ -297,7 +302,7 @@ class Seed:
                 current = add_months(current, -rng.randint(1, 12))
         anchor = add_months(current, -(k - 1))
         bounds = [add_months(anchor, j) for j in range(k + 1)]
-        if self.all_due:
+        if due:
             bounds[-1] = now
         return bounds
 
@@ -552,7 +557,7 @@ def small_tables(app, seed: Seed) -> None:
 
 
 def seed_database(database: str, *, scale: float, seed_value: int, now: datetime,
-                  all_due: bool = False, reset: bool = False, out=print) -> list[tuple]:
+                  due: float = 0.0, reset: bool = False, out=print) -> list[tuple]:
     """Plan and write the data set into ``database``; the (table, rows, seconds) it took."""
     from sqlalchemy import text
     from sqlalchemy.engine import make_url
@@ -580,7 +585,7 @@ def seed_database(database: str, *, scale: float, seed_value: int, now: datetime
                              "already hold rows (use --reset to empty every table first)")
 
         started = time.perf_counter()
-        seed = Seed(scale=scale, seed=seed_value, now=now, all_due=all_due)
+        seed = Seed(scale=scale, seed=seed_value, now=now, due=due)
         seed.plan()
         timings.append(("(planning in memory)", None, time.perf_counter() - started))
 
@@ -698,17 +703,20 @@ def main() -> int:
                         help="the moment the data set is 'now' (default: today 00:00 UTC)")
     parser.add_argument("--all-due", action="store_true",
                         help="every subscription live, its period ending at --now")
+    parser.add_argument("--due", type=float, default=0.0,
+                        help="like --all-due for this share of the subscriptions (every n-th); "
+                             "the others live, their periods ending after --now")
     parser.add_argument("--reset", action="store_true", help="empty every table first")
     args = parser.parse_args()
     now = args.now or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
     started = time.perf_counter()
     timings = seed_database(args.database, scale=args.scale, seed_value=args.seed, now=now,
-                            all_due=args.all_due, reset=args.reset)
+                            due=1.0 if args.all_due else args.due, reset=args.reset)
     total = time.perf_counter() - started
     size = database_size(args.database)
     print(f"seed_large.py --scale {args.scale:g} --seed {args.seed} --now {now.isoformat()}"
-          f"{' --all-due' if args.all_due else ''}")
+          f"{' --all-due' if args.all_due else f' --due {args.due:g}' if args.due else ''}")
     print()
     print(f"| {'table':<50} | {'rows':>11} | {'seconds':>8} |")
     print(f"|{'-' * 52}|{'-' * 12}:|{'-' * 9}:|")

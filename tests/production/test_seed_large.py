@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 from collections import Counter
-from datetime import timedelta
 
 import pytest
 from pypdf import PdfReader
@@ -29,15 +28,27 @@ from portal.subscriptions.models import Subscription
 SCALE = 0.0003
 
 
-@pytest.fixture
-def seeded(app, database_uri, now):
-    """The test database seeded at a tiny scale as of ``now``."""
+def seed(database_uri: str, now, due: float = 0.0):
+    """Seed the test database at a tiny scale as of ``now``; PostgreSQL only."""
     if not database_uri.startswith("postgresql"):
         pytest.skip("bench/seed_large.py writes with PostgreSQL's COPY; set "
                     "PORTAL_TEST_DATABASE_URI to a PostgreSQL database to run this test")
     db.session.remove()  # the seed sets indexes aside: no transaction of ours may hold a lock
-    seed_database(database_uri, scale=SCALE, seed_value=12, now=now, out=lambda *a, **k: None)
+    seed_database(database_uri, scale=SCALE, seed_value=12, now=now, due=due,
+                  out=lambda *a, **k: None)
     return now
+
+
+@pytest.fixture
+def seeded(app, database_uri, now):
+    """The test database seeded at a tiny scale as of ``now``."""
+    return seed(database_uri, now)
+
+
+@pytest.fixture
+def seeded_due(app, database_uri, now):
+    """Seeded with every fifth subscription's period ending at ``now``."""
+    return seed(database_uri, now, due=0.2)
 
 
 def newest_invoices(customer_id: str) -> list[Invoice]:
@@ -111,21 +122,24 @@ def test_a_past_due_customer_pays_their_seeded_open_invoice(seeded, sign_in, cli
     assert db.session.get(Invoice, invoice.id).status == "paid"
 
 
-def test_the_billing_engine_renews_every_seeded_subscription_once(seeded):
-    later = seeded + timedelta(days=35)  # every monthly period has ended, weekly ones 5 times
-    live = db.session.scalars(select(Subscription.id).where(
-        Subscription.status.in_(("active", "past_due")))).all()
+def test_the_billing_engine_renews_every_seeded_subscription_that_is_due_once(seeded_due):
+    now = seeded_due
+    due = set(db.session.scalars(select(Subscription.id)
+                                 .where(Subscription.current_period_end <= now)).all())
+    others = {s.id: s.current_period_end for s in db.session.scalars(
+        select(Subscription).where(Subscription.id.not_in(due))).all()}
     before = db.session.scalar(select(func.count()).select_from(Invoice))
+    db.session.rollback()
 
-    summary = engine.run(db.session, now=later, gateway=get_gateway(), policy=BillingPolicy())
+    summary = engine.run(db.session, now=now, gateway=get_gateway(), policy=BillingPolicy())
 
-    assert summary.errors == 0 and summary.renewed >= len(live)
-    new = db.session.scalars(select(Invoice).where(Invoice.created == later)).all()
-    assert len(new) == summary.invoiced == summary.renewed
-    assert {i.subscription_id for i in new} == set(live)
-    assert db.session.scalar(select(func.count()).select_from(Invoice)) == before + len(new)
+    assert summary.errors == 0 and summary.renewed == summary.invoiced == len(due) == 9
+    new = db.session.scalars(select(Invoice).where(Invoice.created == now)).all()
+    assert sorted(i.subscription_id for i in new) == sorted(due)
+    assert {i.period_start for i in new} == {now}
+    assert db.session.scalar(select(func.count()).select_from(Invoice)) == before + len(due)
     succeeded = Counter(db.session.scalars(select(Payment.invoice_id).where(
         Payment.status == "succeeded", Payment.invoice_id.in_([i.id for i in new]))).all())
-    assert set(succeeded.values()) == {1}
-    assert db.session.scalars(select(Subscription).where(
-        Subscription.id.in_(live), Subscription.current_period_end <= later)).all() == []
+    assert sorted(succeeded) == sorted(i.id for i in new) and set(succeeded.values()) == {1}
+    assert {s.id: s.current_period_end for s in db.session.scalars(
+        select(Subscription).where(Subscription.id.not_in(due))).all()} == others
