@@ -1,5 +1,4 @@
-"""indexes for customer pages: invoices by customer and date, tax rates by country, the default
-portal configuration
+"""indexes for customer pages: invoices by customer and date, tax rates, the default configuration
 
 Issue 12. tests/production/test_index_scans.py EXPLAINs every query of the customer walk; these
 are the ones that read a whole table (or sorted all of a customer's invoices) without them. A
