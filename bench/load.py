@@ -38,7 +38,6 @@ limits would stop after ten emails.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -112,15 +111,19 @@ class DataSet:
     walkers: list = field(default_factory=list)
     queries: dict = field(default_factory=dict)
     explained: dict = field(default_factory=dict)
-    stats: dict = field(default_factory=dict)
-    walks: int = 0
-    load: str = ""
+    hosts: list = field(default_factory=list)
+    samples: list = field(default_factory=list)  # (route, ms, error or None)
+    walked: int = 0  # customers handed to locust so far, warm-up included
+    walks: int = 0  # walks finished in the counted rounds
+    loads: list = field(default_factory=list)
     seconds: float = 0.0
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=60, help="measured load per data set")
+    parser.add_argument("--seconds", type=int, default=40, help="length of a round (default 40)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds per data set, alternating demo and large (default 3)")
     parser.add_argument("--warmup", type=int, default=10, help="load before, not counted")
     parser.add_argument("--users", type=int, default=8, help="locust browsers (default 8)")
     parser.add_argument("--workers", type=int, default=2, help="sync workers per gunicorn")
@@ -147,6 +150,7 @@ def main() -> int:
     secret = secrets.token_hex(32)
     made: list[str] = []
     datasets: list[DataSet] = []
+    servers: list = []
     try:
         if args.only in (None, "demo"):
             name = f"bench_load_demo_{os.getpid()}"
@@ -166,13 +170,26 @@ def main() -> int:
         for dataset in datasets:
             print(f"{dataset.name}: planning the walk and counting queries ...", flush=True)
             _prepare(dataset, secret, args.walkers, explain=dataset.name == "large")
+        # Both data sets' servers run side by side and the rounds alternate, so whatever else
+        # the machine is doing weighs on both alike.
         for dataset in datasets:
-            print(f"{dataset.name}: {args.warmup} s warm-up, then {args.seconds} s of load ...",
-                  flush=True)
-            _run(dataset, secret, args, tmp)
+            servers += _start_servers(dataset, secret, args, tmp)
+        for dataset in datasets:
+            print(f"{dataset.name}: {args.warmup} s warm-up ...", flush=True)
+            _locust(dataset, secret, args.warmup, args.users, tmp / f"{dataset.name}-warmup",
+                    counted=False)
+        for round_number in range(1, args.rounds + 1):
+            for dataset in datasets:
+                print(f"{dataset.name}: round {round_number} of {args.rounds}, {args.seconds} s "
+                      "...", flush=True)
+                _locust(dataset, secret, args.seconds, args.users,
+                        tmp / f"{dataset.name}-{round_number}", counted=True)
+        _stop_servers(servers)
+        servers = []
         _report(datasets, args)
         return 0
     finally:
+        _stop_servers(servers)
         for name in made:
             _drop_database(args.admin_uri, name)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -234,10 +251,22 @@ def _seed_demo(uri: str, secret: str, extra: int) -> None:
 def _copy_database(admin_uri: str, source: str, name: str) -> str:
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
 
     engine = create_engine(admin_uri, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{source}"'))
+    deadline = time.monotonic() + 600
+    while True:
+        try:
+            with engine.connect() as conn:
+                # FILE_COPY: a 2 GB copy in seconds, not through the WAL.
+                conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{source}" '
+                                  "STRATEGY FILE_COPY"))
+            break
+        except OperationalError as error:
+            # A template must have no other session: wait for whoever is still in it.
+            if "being accessed by other users" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(5)
     engine.dispose()
     return make_url(admin_uri).set(database=name).render_as_string(hide_password=False)
 
@@ -436,7 +465,8 @@ def _buffers(plan: dict) -> str:
 
 # ---- the servers and the load ---------------------------------------------------------------
 
-def _run(dataset: DataSet, secret: str, args, tmp: Path) -> None:
+def _start_servers(dataset: DataSet, secret: str, args, tmp: Path) -> list:
+    """Two gunicorn instances on the data set's database, sharing Redis; returns them."""
     env = _production_env(dataset.uri, tmp, args.redis, secret)
     env.update(LIMITS)
     env.update({"PORTAL_WORKER_MODE": "external",
@@ -444,67 +474,84 @@ def _run(dataset: DataSet, secret: str, args, tmp: Path) -> None:
     ports = [_free_port(), _free_port()]
     servers = [_gunicorn("portal:create_app()", port, args.workers, cwd=ROOT, env=env, log=tmp)
                for port in ports]
-    try:
-        for port in ports:
-            _wait_until_up(port, servers)
-        hosts = [f"http://127.0.0.1:{port}" for port in ports]
-        warm = max(args.users * 3, args.warmup * 4)
-        _locust(dataset, hosts, secret, dataset.walkers[:warm], args.warmup, args.users,
-                tmp / f"{dataset.name}-warmup")
-        dataset.load = _load_average()
-        started = time.monotonic()
-        dataset.stats, dataset.walks = _locust(dataset, hosts, secret, dataset.walkers[warm:],
-                                               args.seconds, args.users, tmp / dataset.name)
-        dataset.seconds = time.monotonic() - started
-        dataset.load += f" -> {_load_average()}"
-    finally:
-        for server in servers:
-            server.send_signal(signal.SIGTERM)
-        for server in servers:
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
+    for port in ports:
+        _wait_until_up(port, servers)
+    dataset.hosts = [f"http://127.0.0.1:{port}" for port in ports]
+    return servers
 
 
-def _locust(dataset: DataSet, hosts: list, secret: str, walkers: list, seconds: int,
-            users: int, prefix: Path) -> tuple[dict, int]:
-    """Run locust on ``walkers``; its per-route statistics and the number of walks finished."""
+def _stop_servers(servers: list) -> None:
+    for server in servers:
+        server.send_signal(signal.SIGTERM)
+    for server in servers:
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def _locust(dataset: DataSet, secret: str, seconds: int, users: int, prefix: Path,
+            *, counted: bool) -> None:
+    """Run locust for ``seconds`` on the data set's next customers; keep its samples."""
     from sqlalchemy.engine import make_url
 
-    plan = prefix.with_suffix(".json")
+    plan, samples = prefix.with_suffix(".json"), prefix.with_suffix(".samples.json")
+    walkers = dataset.walkers[dataset.walked:]
     database = make_url(dataset.uri).set(drivername="postgresql")
     plan.write_text(json.dumps({
-        "hosts": hosts, "link": dataset.link, "secret": secret, "customers": walkers,
+        "hosts": dataset.hosts, "link": dataset.link, "secret": secret, "customers": walkers,
         "database": database.render_as_string(hide_password=False)}))
-    env = dict(os.environ, LOAD_PLAN=str(plan), PYTHONPATH=str(ROOT))
+    env = dict(os.environ, LOAD_PLAN=str(plan), LOAD_SAMPLES=str(samples), PYTHONPATH=str(ROOT))
     command = [sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "load_walk.py"),
                "--headless", "--users", str(users), "--spawn-rate", str(users),
-               "--run-time", f"{seconds}s", "--stop-timeout", "60", "--host", hosts[0],
-               "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING"]
+               "--run-time", f"{seconds}s", "--stop-timeout", "60", "--host", dataset.hosts[0],
+               "--only-summary", "--loglevel", "WARNING"]
+    load_before = _load_average()
+    started = time.monotonic()
     result = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
-    stats_file = Path(f"{prefix}_stats.csv")
-    if not stats_file.exists():
+    elapsed = time.monotonic() - started
+    if not samples.exists():
         raise SystemExit(f"locust failed ({result.returncode}):\n{result.stderr[-3000:]}")
-    stats = {}
-    with stats_file.open() as handle:
-        for row in csv.DictReader(handle):
-            stats[row["Name"]] = row
-    failures = Path(f"{prefix}_failures.csv")
-    if failures.exists():
-        rows = list(csv.DictReader(failures.open()))
-        for row in rows[:10]:
-            print(f"  failures: {row['Name']}: {row['Error']} x{row['Occurrences']}",
-                  file=sys.stderr)
-    walks = int(stats.get("sign out", {}).get("Request Count") or 0)
-    if walks >= len(walkers):
-        print(f"  {dataset.name}: every planned customer walked ({walks}) before the time was up;"
-              " raise --demo-customers / --walkers for a full run", file=sys.stderr)
-    return stats, walks
+    taken = json.loads(samples.read_text())
+    started_walks = sum(1 for name, *_ in taken if name == ROUTES[0][0])
+    dataset.walked += started_walks
+    if started_walks >= len(walkers):
+        print(f"  {dataset.name}: every planned customer walked before the time was up; "
+              "raise --demo-customers / --walkers for a full run", file=sys.stderr)
+    if not counted:
+        return
+    dataset.samples += taken
+    dataset.seconds += elapsed
+    dataset.walks += sum(1 for name, *_ in taken if name == ROUTES[-1][0])
+    dataset.loads.append(f"{load_before} -> {_load_average()}")
 
 
 def _load_average() -> str:
-    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+    return "/".join(f"{value:.1f}" for value in os.getloadavg())
+
+
+def _percentile(ordered: list, fraction: float) -> float:
+    """Nearest rank: the smallest sample with at least ``fraction`` of them at or below it."""
+    return ordered[max(0, min(len(ordered) - 1, int(-(-fraction * len(ordered) // 1)) - 1))]
+
+
+def _route_stats(dataset: DataSet) -> dict:
+    """Per route: requests, failures, p50/p95/p99 in ms, requests/s over the counted time."""
+    by_route: dict = {}
+    for name, milliseconds, error in dataset.samples:
+        by_route.setdefault(name, []).append((milliseconds, error))
+    stats = {}
+    for name, rows in by_route.items():
+        ordered = sorted(ms for ms, _ in rows)
+        stats[name] = {"requests": len(rows), "failures": sum(1 for _, e in rows if e),
+                       "p50": _percentile(ordered, 0.50), "p95": _percentile(ordered, 0.95),
+                       "p99": _percentile(ordered, 0.99),
+                       "rate": len(rows) / dataset.seconds if dataset.seconds else 0.0}
+        errors = sorted({e for _, e in rows if e})
+        if errors:
+            print(f"  {dataset.name}: {name}: {stats[name]['failures']} failed: "
+                  f"{'; '.join(errors)[:300]}", file=sys.stderr)
+    return stats
 
 
 # ---- the report ------------------------------------------------------------------------------
@@ -514,53 +561,62 @@ def _report(datasets: list[DataSet], args) -> None:
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     print(f"\n{stamp}; {platform.node()}: {os.cpu_count()} CPUs, {memory:.0f} GiB, "
           f"{platform.system()} {platform.release()}, Python {platform.python_version()}")
-    print(f"2 gunicorn instances x {args.workers} sync workers, PostgreSQL and Redis shared; "
-          f"locust {args.users} browsers, no think time, {args.seconds} s after a "
-          f"{args.warmup} s warm-up")
+    print(f"2 gunicorn instances x {args.workers} sync workers per data set, PostgreSQL and "
+          f"Redis shared; locust {args.users} browsers, no think time; {args.rounds} rounds "
+          f"of {args.seconds} s per data set, alternating, after a {args.warmup} s warm-up")
+    stats = {dataset.name: _route_stats(dataset) for dataset in datasets}
     for dataset in datasets:
         print(f"\n{dataset.name}: {dataset.customers:,} customers, {dataset.invoices:,} invoices; "
-              f"{dataset.walks:,} customers walked in {dataset.seconds:.0f} s; "
-              f"load average {dataset.load}")
+              f"{dataset.walks:,} customers walked in {dataset.seconds:.0f} s; load average "
+              f"(1/5/15 min) per round {', '.join(dataset.loads)}")
         print(f"| {'Route':<22} | {'Requests':>8} | {'Fails':>5} | {'p50 ms':>6} | "
-              f"{'p95 ms':>6} | {'p99 ms':>6} | {'Req/s':>6} | {'Queries':>7} |")
+              f"{'p95 ms':>6} | {'p99 ms':>6} | {'Req/s':>5} | {'Queries':>7} |")
         print(f"| {'-' * 22} | {'-' * 7}: | {'-' * 4}: | {'-' * 5}: | {'-' * 5}: | "
-              f"{'-' * 5}: | {'-' * 5}: | {'-' * 6}: |")
+              f"{'-' * 5}: | {'-' * 4}: | {'-' * 6}: |")
         for name, *_ in ROUTES:
-            row = dataset.stats.get(name)
+            row = stats[dataset.name].get(name)
             if row is None:
                 continue
-            print(f"| {name:<22} | {int(row['Request Count']):>8,} | "
-                  f"{int(row['Failure Count']):>5} | {_ms(row['50%']):>6} | {_ms(row['95%']):>6} | "
-                  f"{_ms(row['99%']):>6} | {float(row['Requests/s']):>6.1f} | "
-                  f"{dataset.queries.get(name, '?'):>7} |")
+            print(f"| {name:<22} | {row['requests']:>8,} | {row['failures']:>5} | "
+                  f"{_ms(row['p50']):>6} | {_ms(row['p95']):>6} | {_ms(row['p99']):>6} | "
+                  f"{row['rate']:>5.2f} | {dataset.queries.get(name, '?'):>7} |")
     by_name = {dataset.name: dataset for dataset in datasets}
     if {"demo", "large"} <= by_name.keys():
         demo, large = by_name["demo"], by_name["large"]
         print(f"\np99, large ({large.invoices:,} invoices) against demo ({demo.invoices:,}); "
-              "goal: within 1.2x, the same queries")
-        print(f"| {'Route':<22} | {'demo p99':>8} | {'large p99':>9} | {'Ratio':>5} | "
+              "goal: within 1.2x with the same queries (! where not)")
+        print(f"| {'Route':<22} | {'demo p99':>8} | {'large p99':>9} | {'Ratio':>6} | "
               f"{'Queries demo':>12} | {'Queries large':>13} |")
-        print(f"| {'-' * 22} | {'-' * 7}: | {'-' * 8}: | {'-' * 4}: | {'-' * 11}: | "
+        print(f"| {'-' * 22} | {'-' * 7}: | {'-' * 8}: | {'-' * 5}: | {'-' * 11}: | "
               f"{'-' * 12}: |")
         for name, *_ in ROUTES:
-            if name not in demo.stats or name not in large.stats:
+            if name not in stats["demo"] or name not in stats["large"]:
                 continue
-            before, after = float(demo.stats[name]["99%"]), float(large.stats[name]["99%"])
+            before, after = stats["demo"][name]["p99"], stats["large"][name]["p99"]
             ratio = after / before if before else float("nan")
-            mark = "" if name not in GOAL_ROUTES or ratio <= 1.2 else " !"
-            same = "" if demo.queries.get(name) == large.queries.get(name) else " !"
-            print(f"| {name:<22} | {_ms(before):>8} | {_ms(after):>9} | {ratio:>4.2f}x{mark:1} | "
-                  f"{demo.queries.get(name, '?'):>12} | {large.queries.get(name, '?'):>12}{same:1} |")
+            mark = "!" if name in GOAL_ROUTES and ratio > 1.2 else " "
+            same = " " if demo.queries.get(name) == large.queries.get(name) else "!"
+            print(f"| {name:<22} | {_ms(before):>8} | {_ms(after):>9} | {ratio:>5.2f}{mark} | "
+                  f"{demo.queries.get(name, '?'):>12} | {large.queries.get(name, '?'):>12}{same} |")
     for dataset in datasets:
         if not dataset.explained:
             continue
-        print(f"\nEXPLAIN (ANALYZE, BUFFERS) at {dataset.name}, each query of the walk "
-              "(writes: plain EXPLAIN)")
+        print(f"\nEXPLAIN (ANALYZE, BUFFERS) at {dataset.name}, each query of the walk once "
+              "(writes: plain EXPLAIN, not run); the slowest of repeated plans")
         for route, rows in dataset.explained.items():
-            print(f"{route}:")
+            print(f"{route} ({len(rows)} statements):")
+            # The same plan sent again (a row reloaded after a lock) is shown once, counted.
+            seen: dict = {}
             for summary, scans, ms, buffers in rows:
-                timing = f"{ms:.2f} ms, {buffers} buffers" if ms is not None else "not run"
-                print(f"  {summary:<34} {'; '.join(scans) or 'no scan':<70} {timing}")
+                key = (summary, "; ".join(scans) or "no scan")
+                times, count = seen.get(key, ([], 0))
+                seen[key] = (times + [(ms, buffers)] if ms is not None else times, count + 1)
+            for (summary, scans), (times, count) in seen.items():
+                slowest = max(times, key=lambda t: t[0]) if times else None
+                timing = (f"{slowest[0]:.2f} ms, {slowest[1]} buffers" if slowest
+                          else "write: not run")
+                times_sent = f" x{count}" if count > 1 else ""
+                print(f"  {summary + times_sent:<26} {scans:<96} {timing}")
 
 
 def _ms(value) -> str:

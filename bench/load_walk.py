@@ -22,7 +22,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-from locust import FastHttpUser, constant, task
+from locust import FastHttpUser, constant, events, task
 from locust.exception import StopUser
 
 from bench.load import hidden_fields
@@ -31,6 +31,20 @@ PLAN = json.loads(open(os.environ["LOAD_PLAN"]).read())  # noqa: SIM115  (read o
 _hosts = itertools.cycle(PLAN["hosts"])
 _customers = iter(PLAN["customers"])
 _COOKIE = re.compile(r"^\s*([^=;\s]+)=([^;]*)")
+# Every request's time, exactly (locust's own statistics round them to 10 or 100 ms), for
+# bench/load.py to put the rounds of a data set together.
+_samples: list = []
+
+
+@events.request.add_listener
+def _record(name, response_time, exception=None, **_ignored):
+    _samples.append((name, response_time, str(exception)[:200] if exception else None))
+
+
+@events.quitting.add_listener
+def _save(**_ignored):
+    with open(os.environ["LOAD_SAMPLES"], "w") as handle:
+        json.dump(_samples, handle)
 
 
 def _fernet():

@@ -140,7 +140,7 @@ def _distributions(modules: set[str]) -> dict[str, set[str]]:
 
 
 @pytest.mark.parametrize(("folder", "groups"), [("portal", ()), ("tests", ("test",)),
-                                                ("bench", ("test",))])  # benches need the test extras (Playwright, aiosmtpd)
+                                                ("bench", ("test", "bench"))])  # benches: the test extras (Playwright, aiosmtpd), locust
 def test_every_imported_package_is_installed_by_pyproject(folder, groups):
     # A clean install from pyproject.toml must bring everything the code imports.
     installed = _installed_by(*groups)
