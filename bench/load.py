@@ -17,8 +17,8 @@ from every request's time (locust's own tables round them).
 
 The data sets, each a scratch database this script creates and drops:
 - demo: the Acme Cloud demo (portal/demo.py) plus --demo-customers customers shaped like
-  Jenny (a Pro subscription gone past due, six paid invoices and an open one, a card), so there are
-  customers to sign in and invoices to pay;
+  Jenny (a Pro subscription gone past due, six paid invoices and an open one, a card), so
+  there are customers to sign in and invoices to pay;
 - large: a copy (CREATE DATABASE ... TEMPLATE) of --large-db, the database bench/seed_large.py
   fills (100k customers, 1M invoices), upgraded to the latest migration; the copy takes the
   walk's writes (passcodes, sign-ins, phone numbers, payments), the seeded database none.
