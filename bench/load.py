@@ -279,38 +279,34 @@ def _copy_database(admin_uri: str, source: str, name: str) -> str:
 
 
 WALKERS = """
-WITH candidates AS (
-    SELECT c.id AS customer_id, c.email, c.default_payment_method_id AS card,
-           -- The open invoice of a past-due subscription: each walk pays the same way.
-           (SELECT i.id FROM invoice i JOIN subscription s ON s.id = i.subscription_id
-             WHERE i.customer_id = c.id AND i.status = 'open' AND i.amount_due > 0
-               AND s.status = 'past_due'
-             ORDER BY i.created DESC, i.id DESC LIMIT 1) AS open_invoice
-    FROM customer c
+WITH payable AS MATERIALIZED (
+    -- The open invoice of a past-due subscription (each walk pays the same way), newest first.
+    SELECT DISTINCT ON (c.id) c.id AS customer_id, c.email, c.default_payment_method_id AS card,
+           i.id AS open_invoice
+    FROM invoice i
+    JOIN subscription s ON s.id = i.subscription_id AND s.status = 'past_due'
+    JOIN customer c ON c.id = i.customer_id
     JOIN payment_method pm ON pm.id = c.default_payment_method_id
      AND pm.customer_id = c.id AND pm.detached_at IS NULL
-    WHERE c.email IS NOT NULL AND NOT c.deleted
+    WHERE i.status = 'open' AND i.amount_due > 0 AND c.email IS NOT NULL AND NOT c.deleted
       AND NOT EXISTS (SELECT 1 FROM customer other WHERE other.id <> c.id
                       AND other.email_normalized = c.email_normalized)
-), chosen AS (
-    SELECT * FROM candidates WHERE open_invoice IS NOT NULL
-    ORDER BY md5(customer_id) LIMIT :limit
-), history AS (
-    SELECT i.customer_id, i.id,
-           row_number() OVER (PARTITION BY i.customer_id ORDER BY i.created DESC, i.id DESC) AS n,
-           count(*) OVER (PARTITION BY i.customer_id) AS total
-    FROM invoice i JOIN chosen ON chosen.customer_id = i.customer_id
-    WHERE i.status IN ('open', 'paid', 'void', 'uncollectible')
+    ORDER BY c.id, i.created DESC, i.id DESC
 )
-SELECT chosen.customer_id, chosen.email, chosen.card, chosen.open_invoice, history.id AS deep_after,
-       history.total
-FROM chosen JOIN history ON history.customer_id = chosen.customer_id
--- The deep page: the oldest full page of ten (after the 10th, 20th ... newest), or, for a
--- history of one page, the older half of it.
-WHERE history.n = CASE WHEN history.total > 10 THEN ((history.total - 1) / 10) * 10
-                       ELSE greatest(history.total / 2, 1) END
-ORDER BY md5(chosen.customer_id)
+SELECT * FROM payable ORDER BY md5(customer_id) LIMIT :limit
 """
+
+
+HISTORY = """
+SELECT id FROM invoice WHERE customer_id = :customer
+  AND status IN ('open', 'paid', 'void', 'uncollectible') ORDER BY created DESC, id DESC
+"""
+
+
+def _deep_index(total: int) -> int:
+    """The deep page's cursor: after the 10th, 20th ... newest invoice, so the page shown is
+    the oldest full page of ten; in a history of one page, after the newer half of it."""
+    return ((total - 1) // 10) * 10 - 1 if total > 10 else max(total // 2, 1) - 1
 
 
 def _prepare(dataset: DataSet, secret: str, limit: int, *, explain: bool) -> None:
@@ -329,9 +325,13 @@ def _prepare(dataset: DataSet, secret: str, limit: int, *, explain: bool) -> Non
         dataset.link = activate_login_link(db.session, now=datetime.now(UTC)).id
         db.session.commit()
         rows = db.session.execute(text(WALKERS), {"limit": limit}).mappings().all()
-        dataset.walkers = [{"email": r["email"], "card": r["card"],
-                            "open_invoice": r["open_invoice"], "deep_after": r["deep_after"],
-                            "invoices": r["total"]} for r in rows]
+        dataset.walkers = []
+        for row in rows:
+            history = db.session.scalars(text(HISTORY), {"customer": row["customer_id"]}).all()
+            dataset.walkers.append({"email": row["email"], "card": row["card"],
+                                    "open_invoice": row["open_invoice"],
+                                    "deep_after": history[_deep_index(len(history))],
+                                    "invoices": len(history)})
         db.session.remove()
         if not dataset.walkers:
             raise SystemExit(f"{dataset.name}: no customer with an open invoice and a card")
