@@ -149,7 +149,7 @@ def _distributions(modules: set[str]) -> dict[str, set[str]]:
 
 @pytest.mark.parametrize(("folder", "groups"), [
     ("portal", ()), ("tests", ("test",)),
-    ("bench", ("test",)),  # benches need the test extras (Playwright, aiosmtpd)
+    ("bench", ("test", "bench")),  # benches: the test extras (Playwright, aiosmtpd), locust
     ("portal/gunicorn_conf.py", ("server",)),
 ])
 def test_every_imported_package_is_installed_by_pyproject(folder, groups):

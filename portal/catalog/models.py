@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.dbtypes import UTCDateTime, utcnow
@@ -73,6 +83,8 @@ class Price(db.Model):
 
 class TaxRate(db.Model):
     __tablename__ = "tax_rate"
+    # The rates for a customer's country, looked up when their address changes.
+    __table_args__ = (Index("ix_tax_rate_country", "country"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=id_factory("txr"))
     display_name: Mapped[str] = mapped_column(String(50))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.dbtypes import UTCDateTime, utcnow
@@ -21,6 +21,9 @@ class Invoice(db.Model):
             "status IN ('draft', 'open', 'paid', 'void', 'uncollectible')", name="status_known"
         ),
         CheckConstraint("amount_paid >= 0 AND amount_due >= 0", name="amounts_not_negative"),
+        # A customer's invoices newest first (the overview, each page of the history by keyset)
+        # read in index order and stop at the page's end, however many invoices they have.
+        Index("ix_invoice_customer_created", "customer_id", "created", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=id_factory("in"))

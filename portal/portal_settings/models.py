@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.dbtypes import UTCDateTime, utcnow
@@ -28,6 +28,9 @@ class PortalConfiguration(db.Model):
     """Stripe's billing_portal.configuration, flattened into columns (bpc_...)."""
 
     __tablename__ = "portal_configuration"
+    # The default configuration is read on every customer page that has no cached copy; the
+    # API can create any number of configurations beside it.
+    __table_args__ = (Index("ix_portal_configuration_is_default", "is_default"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=id_factory("bpc"))
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
