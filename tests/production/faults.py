@@ -54,6 +54,8 @@ def clean_env(**settings) -> dict:
         [str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     env["PYTHONUNBUFFERED"] = "1"
     env["PORTAL_SECRET_KEY"] = TEST_SECRET
+    # Static files read as they are: no Brotli copies built at each start (seconds of CPU).
+    env["PORTAL_STATIC_AUTOREFRESH"] = "true"
     for name, value in settings.items():
         env[f"PORTAL_{name}"] = value if isinstance(value, str) else _json(value)
     return env
@@ -166,6 +168,13 @@ class Browser:
         assert page.status_code == 200, (page_path, page.status_code, page.text[:500])
         return self.post(action, data, token=form_token(page.text, action))
 
+    def submit_form(self, page_path: str, action: str, **changes) -> httpx.Response:
+        """GET ``page_path`` and POST its form to ``action`` as it is filled in (hidden
+        fields, the checked or first radio button), with ``changes`` typed over it."""
+        page = self.client.get(page_path)
+        assert page.status_code == 200, (page_path, page.status_code, page.text[:500])
+        return self.client.post(action, data={**form_fields(page.text, action), **changes})
+
     def post(self, action: str, data: dict, *, token: str | None) -> httpx.Response:
         return self.client.post(action, data={**data, **({"csrf_token": token} if token else {})})
 
@@ -191,6 +200,29 @@ def form_token(html: str, action: str | None = None) -> str | None:
             field_ = form.find("input", attrs={"name": "csrf_token"})
             return field_["value"] if field_ else None
     return None
+
+
+def form_fields(html: str, action: str) -> dict:
+    """What a browser would send for the form posting to ``action``, untouched."""
+    soup = BeautifulSoup(html, "html.parser")
+    for form in soup.find_all("form"):
+        if (form.get("action") or "").split("?")[0] != action:
+            continue
+        data: dict = {}
+        for item in form.find_all(["input", "textarea", "select"]):
+            name = item.get("name")
+            if not name:
+                continue
+            if item.get("type") in ("radio", "checkbox"):
+                if item.has_attr("checked") or (item.get("type") == "radio" and name not in data):
+                    data[name] = item.get("value", "on")
+            elif item.name == "select":
+                chosen = item.find("option", selected=True) or item.find("option")
+                data[name] = chosen.get("value", "") if chosen else ""
+            else:
+                data[name] = item.get("value", "") if item.name == "input" else item.text
+        return data
+    raise AssertionError(f"no form posts to {action}")
 
 
 def passcode_in(message: Message) -> str:
