@@ -41,6 +41,12 @@ EMAIL = "jenny.rosen@example.com"
 
 
 @pytest.fixture
+def app_config() -> dict:
+    """The test's own app delivers nothing: only the processes under test do."""
+    return {"WORKER_MODE": "external"}
+
+
+@pytest.fixture
 def settings(app, database_uri, tmp_path, private_redis, smtp_server):  # noqa: F811
     """The settings the portal and its worker share: Redis mode on the private Redis."""
     return {

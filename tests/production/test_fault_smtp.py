@@ -25,6 +25,14 @@ from tests.production.faults import (  # noqa: F401  (fixtures)
 )
 
 EMAIL = "jenny.rosen@example.com"
+
+
+@pytest.fixture
+def app_config() -> dict:
+    """The test's own app delivers nothing: only the processes under test do."""
+    return {"WORKER_MODE": "external"}
+
+
 # A failed send waits 0.2 s, then 0.4 s, never more than 0.5 s: retries come quickly.
 FAST_RETRIES = {"OUTBOX_POLL_SECONDS": "0.2", "OUTBOX_RETRY_BASE_SECONDS": "0.2",
                 "OUTBOX_RETRY_MAX_SECONDS": "0.5", "OUTBOX_MAX_ATTEMPTS": "100",
