@@ -104,7 +104,7 @@ def database_unavailable(error):
     # The class names only: a driver's message may quote the statement and its parameters.
     current_app.logger.warning("database unavailable: %s%s", type(error).__name__,
                                f" ({type(cause).__name__})" if cause is not None else "")
-    _rollback()
+    _rollback(quiet=True)
     if has_request_context():
         for prefix, renderer in _RENDERERS:
             if request.path == prefix or request.path.startswith(prefix + "/"):
@@ -186,11 +186,15 @@ def _customer_text(text) -> str:
     return str(getattr(text, "_args", (text,))[0])  # a lazy text's English words
 
 
-def _rollback() -> None:
+def _rollback(quiet: bool = False) -> None:
     try:
         db.session.rollback()
-    except Exception:  # noqa: BLE001 (a broken connection must not stop the error page)
-        current_app.logger.exception("rolling back before an error page failed")
+    except Exception as error:  # noqa: BLE001 (a broken connection must not stop the error page)
+        if quiet:  # the database is known to be gone: one line, no traceback
+            current_app.logger.warning("rolling back before an error page failed: %s",
+                                       type(error).__name__)
+        else:
+            current_app.logger.exception("rolling back before an error page failed")
 
 
 def _remember_business_name(sender, template, context, **extra) -> None:

@@ -218,7 +218,7 @@ def test_a_postgresql_restart_mid_load_fails_requests_cleanly_and_the_pool_recov
         thread.start()
     try:
         wait_for(lambda: tally.kinds["ok"] >= 30 and len(tally.paid) >= 3,
-                 what=f"the load to get going ({tally.bad[:3]})")
+                 what="the load to get going")
         before = tally.kinds["ok"]
         private_postgresql.restart()
         wait_for(lambda: tally.kinds["ok"] >= before + 60, what="the load to go on")
