@@ -8,8 +8,8 @@ fragment for htmx, instead of the generic 429 page.
 When the storage cannot be reached (Redis down), the same limits are counted in this process's
 memory instead, so customers can still sign in: a warning says so once, the storage is tried
 again every FALLBACK_RECHECK_SECONDS, and an info line says when it is back. Flask-Limiter's
-own fallback (RATELIMIT_IN_MEMORY_FALLBACK_ENABLED) covers only its decorated limits, and
-these are checked by hand.
+own fallback (in_memory_fallback_enabled, portal/extensions.py) covers only its decorated
+limits, and these are checked by hand.
 """
 
 from __future__ import annotations

@@ -84,8 +84,8 @@ def test_customers_sign_in_and_pay_while_redis_is_down_and_nothing_is_lost_or_do
         make_endpoint, receiver, smtp_server, private_redis, settings,  # noqa: F811
         start_gunicorn):  # noqa: F811
     """Injected: redis-server killed (SIGKILL) after the portal and worker started, then
-    started again, empty, after the customer had signed in and paid. Counted: every sign-in
-    page and payment answered (no 500), the passcode emails and webhooks each delivered
+    started again, empty, after the customer had signed in, paid and added a card. Counted:
+    every sign-in page, the payment and the card answered (no 500), the passcode emails and webhooks each delivered
     exactly once (by Message-ID and event id), none left in the outbox, the same worker
     process throughout."""
     make_payment_method(customer)
@@ -107,6 +107,11 @@ def test_customers_sign_in_and_pay_while_redis_is_down_and_nothing_is_lost_or_do
         assert paid.status_code == 303, paid.text[:500]
         assert "Payment of $49.00 received" in browser.get(invoice_path).text
         wait_for(lambda: receiver.requests, what="the invoice.paid webhook without Redis")
+        # Adding a card is limited by Flask-Limiter's decorator: its own fallback counts it.
+        added = browser.submit_form("/p/payment-methods/new", "/p/payment-methods/new",
+                                    name="Jenny Rosen", number="5555555555554444",
+                                    expiry="12/39", cvc="123")
+        assert added.status_code == 303, added.text[:500]
 
         private_redis.start()
         wait_for(lambda: "Redis is back" in worker.output, what="the worker to see Redis back")
@@ -131,6 +136,6 @@ def test_customers_sign_in_and_pay_while_redis_is_down_and_nothing_is_lost_or_do
     assert "counting sign-in limits in this process" in log
     assert "Traceback" not in log, log[-3000:]
     report("redis-server SIGKILLed during sign-in and payment, restarted empty afterwards",
-           f"sign-in, code check and payment answered without Redis; {len(emails)} emails "
+           f"sign-in, code check, payment and a card added answered without Redis; {len(emails)} emails "
            f"and {len(webhooks)} webhooks each delivered exactly once, 0 lost, 0 duplicated; "
            "the worker delivered from the database while Redis was down and kept running")
