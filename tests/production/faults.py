@@ -35,8 +35,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 CODE_IN_EMAIL = re.compile(r"^\s*(\d{6})\s*$", re.MULTILINE)
 
-__all__ = ["ROOT", "free_port", "wait_for"]
-
 
 def report(injected: str, counted: str) -> str:
     """Print (and return) the line every fault test ends with: what it injected, what it
