@@ -24,6 +24,7 @@ DEVELOPMENT_SECRET_KEYS = {"", "dev", "development", "secret", "changeme", "chan
                            "192b9bdd22ab9ed4d12e236c78afcb9a393ec15f71bbf5dc987d54727823bcbf"}
 SECRET_KEY_MIN_LENGTH = 32
 SECRET_KEY_MIN_BITS = 128
+PG_CONNECT_TIMEOUT_SECONDS = 5
 RANDOM_VALUE_COMMAND = "python3 -c 'import secrets; print(secrets.token_hex(32))'"
 
 
@@ -208,6 +209,7 @@ def finish(config: dict, instance_path: str) -> None:
         config["SESSION_COOKIE_SECURE"] = production
     if config.get("SETTINGS_CACHE_SECONDS") is None:
         config["SETTINGS_CACHE_SECONDS"] = 5 if production else 0
+    _engine_options(config)
     _check_worker(config)
     _check_webhooks(config, production)
     _check_operations(config, production)
@@ -218,6 +220,18 @@ def finish(config: dict, instance_path: str) -> None:
     if hosts is None and production:
         hosts = [urlsplit(config["PUBLIC_URL"]).hostname]
     config["TRUSTED_HOSTS"] = list(hosts) if hosts is not None else None
+
+
+def _engine_options(config: dict) -> None:
+    """PostgreSQL connections that give up after PG_CONNECT_TIMEOUT_SECONDS: a database host
+    that went silent must cost a request seconds, not the system's TCP timeout of minutes."""
+    if not str(config["SQLALCHEMY_DATABASE_URI"]).startswith("postgresql"):
+        return
+    options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    connect_args = dict(options.get("connect_args") or {})
+    connect_args.setdefault("connect_timeout", PG_CONNECT_TIMEOUT_SECONDS)
+    options["connect_args"] = connect_args
+    config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
 def _check_public_url(config: dict) -> None:

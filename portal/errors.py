@@ -3,6 +3,10 @@
 An error page must not fail itself: the session is rolled back first (a failed flush leaves
 it unusable, and the layout reads the branding through it), and if the page still cannot be
 rendered a small static page with the business name takes its place.
+
+A database that went away (restarted, cut off, out of connections) is a 503 with Retry-After,
+drawn as that static page straight away: the layout would only ask the lost database again.
+The pool recovers by itself (pool_pre_ping tests each connection it hands out).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from flask import (
 )
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import inspect as sqlalchemy_inspect
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from portal.extensions import db
 from portal.request_guard import FileNotAccepted, FormBodyRequired, UnreadableBody
@@ -53,6 +59,10 @@ PAGES = {
 # Headers of the error worth keeping on the page: which methods a URL takes, when to retry.
 _KEPT_HEADERS = ("Allow", "Retry-After")
 
+# The database out of reach, rather than a fault in a query: worth trying again shortly.
+DATABASE_OUTAGES = (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError)
+DATABASE_RETRY_AFTER_SECONDS = 10
+
 
 # Paths whose errors are answered by another front door's renderer (the API answers JSON in
 # Stripe's shape): (prefix, renderer(status, error) -> response).
@@ -70,11 +80,50 @@ def register_error_pages(app: Flask) -> None:
     for key, (title, message) in PAGES.items():
         status = key if isinstance(key, int) else key.code
         app.register_error_handler(key, _handler(status, title, message))
+    for outage in DATABASE_OUTAGES:
+        app.register_error_handler(outage, database_unavailable)
+    # Registered after Flask-SQLAlchemy's, so it runs first (teardowns run in reverse).
+    app.teardown_appcontext(_end_session_quietly)
     template_rendered.connect(_remember_business_name, app)
+
+
+def _end_session_quietly(exc) -> None:
+    """End the request's session; a connection the database cut off fails its ROLLBACK, and
+    that must not turn an answered request into gunicorn's bare error page."""
+    try:
+        db.session.remove()
+    except Exception as error:  # noqa: BLE001
+        current_app.logger.warning("database unavailable while ending a request: %s",
+                                   type(error).__name__)
+        db.session.registry.clear()  # the pool tests the connection before it is used again
+
+
+def database_unavailable(error):
+    """503 with Retry-After when the database cannot be reached, without asking it again."""
+    cause = getattr(error, "orig", None)
+    # The class names only: a driver's message may quote the statement and its parameters.
+    current_app.logger.warning("database unavailable: %s%s", type(error).__name__,
+                               f" ({type(cause).__name__})" if cause is not None else "")
+    _rollback(quiet=True)
+    if has_request_context():
+        for prefix, renderer in _RENDERERS:
+            if request.path == prefix or request.path.startswith(prefix + "/"):
+                response = renderer(503, error)
+                response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+                return response
+    title, message = PAGES[500]
+    response = make_response(_static_page(title, message), 503)
+    response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response
 
 
 def _handler(status: int, title: str, message: str):
     def handle(error):
+        original = getattr(error, "original_exception", None)
+        if isinstance(original, DATABASE_OUTAGES):
+            # Raised outside a view (opening the session, a teardown): Flask hands it to the
+            # 500 handler rather than to the one registered for its class.
+            return database_unavailable(original)
         if has_request_context():
             for prefix, renderer in _RENDERERS:
                 if request.path == prefix or request.path.startswith(prefix + "/"):
@@ -137,11 +186,15 @@ def _customer_text(text) -> str:
     return str(getattr(text, "_args", (text,))[0])  # a lazy text's English words
 
 
-def _rollback() -> None:
+def _rollback(quiet: bool = False) -> None:
     try:
         db.session.rollback()
-    except Exception:  # noqa: BLE001 (a broken connection must not stop the error page)
-        current_app.logger.exception("rolling back before an error page failed")
+    except Exception as error:  # noqa: BLE001 (a broken connection must not stop the error page)
+        if quiet:  # the database is known to be gone: one line, no traceback
+            current_app.logger.warning("rolling back before an error page failed: %s",
+                                       type(error).__name__)
+        else:
+            current_app.logger.exception("rolling back before an error page failed")
 
 
 def _remember_business_name(sender, template, context, **extra) -> None:

@@ -29,7 +29,10 @@ migrate = Migrate()
 mail = Mail()
 csrf = CSRFProtect()
 babel = Babel()
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
+# With the storage (Redis) out of reach, the decorated limits are counted in each process's
+# memory rather than answered with a 500, so customers can still pay and add cards (README
+# "When something fails"); the login limits fall back the same way (portal/login/limits.py).
+limiter = Limiter(key_func=get_remote_address, default_limits=[], in_memory_fallback_enabled=True)
 
 
 def _sqlite_foreign_keys(dbapi_connection, connection_record):

@@ -4,21 +4,37 @@ RATELIMIT_STORAGE_URI, so every app process shares the counts).
 The views check the limits themselves rather than through decorators: the per-address limit
 needs the validated email (or the passcode row's), and a breach is shown inside the form, as a
 fragment for htmx, instead of the generic 429 page.
+
+When the storage cannot be reached (Redis down), the same limits are counted in this process's
+memory instead, so customers can still sign in: a warning says so once, the storage is tried
+again every FALLBACK_RECHECK_SECONDS, and an info line says when it is back. Flask-Limiter's
+own fallback (in_memory_fallback_enabled, portal/extensions.py) covers only its decorated
+limits, and these are checked by hand.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import math
+import threading
 import time
 from dataclasses import dataclass
 
 from flask import current_app
 from flask_limiter.util import get_remote_address
 from limits import parse_many
+from limits.storage import MemoryStorage
 
 from portal.extensions import limiter
+
+log = logging.getLogger("portal.limits")
+
+# While the shared storage is down, how often a request tries it again (one connection
+# attempt, refused at once or cut short by the storage's connect timeout).
+FALLBACK_RECHECK_SECONDS = 5.0
+_FALLBACK = "portal.login.limits.fallback"
 
 # Overridable in the app's configuration; read on every check so tests and deployments can tune.
 DEFAULT_LIMITS = {
@@ -79,12 +95,24 @@ def hit(*checks: tuple[str, str]) -> Breach | None:
     config = current_app.config
     if not config.get("RATELIMIT_ENABLED", True):
         return None
-    strategy = limiter.limiter
     prefix = config.get("RATELIMIT_KEY_PREFIX") or "portal"
     planned = []
     for setting, key in checks:
         for item in parse_many(config.get(setting) or DEFAULT_LIMITS[setting]):
             planned.append((item, (prefix, "login", setting, key)))
+    fallback = _fallback()
+    if not fallback.active or fallback.recheck_due():
+        try:
+            breach = _count(limiter.limiter, planned)
+        except Exception as error:  # noqa: BLE001 (whatever the storage backend raises)
+            fallback.start(error)
+        else:
+            fallback.stop()
+            return breach
+    return _count(fallback.strategy, planned)
+
+
+def _count(strategy, planned) -> Breach | None:
     for item, identifiers in planned:
         if not strategy.test(item, *identifiers):
             reset = strategy.get_window_stats(item, *identifiers).reset_time
@@ -92,3 +120,42 @@ def hit(*checks: tuple[str, str]) -> Breach | None:
     for item, identifiers in planned:
         strategy.hit(item, *identifiers)
     return None
+
+
+class _MemoryFallback:
+    """This process's counts while the shared storage is out of reach."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.strategy = None
+        self.active = False
+        self.next_check = 0.0
+
+    def recheck_due(self) -> bool:
+        return time.monotonic() >= self.next_check
+
+    def start(self, error: Exception) -> None:
+        with self.lock:
+            if self.strategy is None:
+                # The same strategy as the shared storage's, so a limit means the same thing.
+                self.strategy = type(limiter.limiter)(MemoryStorage())
+            if not self.active:
+                log.warning("rate limits: the storage (PORTAL_RATELIMIT_STORAGE_URI) cannot be "
+                            "reached (%s): counting sign-in limits in this process until it "
+                            "is back", type(error).__name__)
+            self.active = True
+            self.next_check = time.monotonic() + FALLBACK_RECHECK_SECONDS
+
+    def stop(self) -> None:
+        if self.active:
+            with self.lock:
+                if self.active:
+                    log.info("rate limits: the storage is back; counting there again")
+                self.active = False
+
+
+def _fallback() -> _MemoryFallback:
+    fallback = current_app.extensions.get(_FALLBACK)
+    if fallback is None:
+        fallback = current_app.extensions.setdefault(_FALLBACK, _MemoryFallback())
+    return fallback

@@ -239,15 +239,29 @@ def _run_rq_worker(app: Flask) -> int:
     ticker = Ticker(schedule(app.config),
                     redis_claim(connection, app.config["WORKER_QUEUE"], worker.name))
     stop = threading.Event()
+    poll = float(app.config["OUTBOX_POLL_SECONDS"])
 
     def tick() -> None:
+        redis_down, next_delivery = False, 0.0
         while not stop.is_set():
             try:
+                if redis_down:
+                    connection.ping()
                 for job in ticker.due():
                     _enqueue_periodic(queue, job)
+                if redis_down:
+                    redis_down = False
+                    log.warning("worker: Redis is back; the queue delivers again")
             except RedisError as error:
-                log.warning("worker: could not enqueue the periodic jobs: %s",
-                            type(error).__name__)
+                if not redis_down:
+                    log.warning("worker: Redis is out of reach (%s): delivering the outbox "
+                                "from the database every %g s until it is back; billing runs "
+                                "and housekeeping wait for it", type(error).__name__, poll)
+                redis_down = True
+            if redis_down and time.monotonic() >= next_delivery:
+                # The database, not Redis, says what is due: sign-in codes keep going out.
+                next_delivery = time.monotonic() + poll
+                _deliver_without_redis(app, stop)
             stop.wait(0.5)
 
     click.echo(f"portal worker: RQ worker {worker.name} on queue {queue.name} at "
@@ -263,6 +277,17 @@ def _run_rq_worker(app: Flask) -> int:
         stop.set()
         thread.join(5)
     return 0
+
+
+def _deliver_without_redis(app: Flask, stop: threading.Event) -> None:
+    """One round of delivery straight from the database, as the queue's job would do."""
+    from portal.outbox.delivery import deliver_due
+
+    try:
+        with app.app_context():
+            deliver_due(stop=stop, limit=_DELIVERY_BATCH, budget_seconds=_DELIVERY_BUDGET_SECONDS)
+    except Exception as error:  # the database went away too; the next round tries again
+        log.error("worker: delivery without Redis failed: %s", type(error).__name__)
 
 
 def _die_with_parent() -> None:
