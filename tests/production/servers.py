@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,16 +25,11 @@ from pathlib import Path
 import httpx
 from bs4 import BeautifulSoup
 
+from tests.outbox.conftest import free_port, wait_for  # noqa: F401  (also used by importers)
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 START_TIMEOUT = 60.0  # seconds: a deadline for a stuck start, not a speed check
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on now (the OS's choice)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def portal_env(database_uri: str, instance: Path, **settings) -> dict:
@@ -48,18 +42,6 @@ def portal_env(database_uri: str, instance: Path, **settings) -> dict:
     for name, value in settings.items():
         env[f"PORTAL_{name}"] = str(value)
     return env
-
-
-def wait_for(predicate, timeout: float = 30.0, what: str = "the condition"):
-    """Poll until ``predicate()`` is true and return its value; fails after ``timeout``
-    seconds (a deadline for a stuck test, not a speed check)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.05)
 
 
 class _Process:
