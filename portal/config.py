@@ -334,8 +334,14 @@ def _check_operations(config: dict, production: bool) -> None:
         raise ConfigError(f"PORTAL_METRICS_TOKEN must be at least {METRICS_TOKEN_MIN_LENGTH} "
                           f"characters when PORTAL_ENV=production (make one with "
                           f"{RANDOM_VALUE_COMMAND})")
-    if float(config.get("READYZ_TIMEOUT_SECONDS") or 0) <= 0:
-        raise ConfigError("PORTAL_READYZ_TIMEOUT_SECONDS must be more than 0")
+    timeout = config.setdefault("READYZ_TIMEOUT_SECONDS", Defaults.READYZ_TIMEOUT_SECONDS)
+    try:
+        timeout = float(timeout)
+    except (TypeError, ValueError):
+        timeout = 0
+    if timeout <= 0:
+        raise ConfigError("PORTAL_READYZ_TIMEOUT_SECONDS must be a number of seconds more than 0")
+    config["READYZ_TIMEOUT_SECONDS"] = timeout
 
 
 def _check_rate_limit_storage(config: dict) -> None:
