@@ -150,8 +150,10 @@ def collect_invoice(session: Session, invoice_id: str, *, now: datetime,
         return Collection("failed", invoice_id, f"{label}: not charged, {reason}",
                           outcome=outcome)
     try:
+        # The locks taken above are still held, and nothing was processing under them.
         result = operations.charge_invoice(session, invoice, method, key=key, now=now,
-                                           actor=ACTOR, gateway=gateway, on_outcome=hook)
+                                           actor=ACTOR, gateway=gateway, on_outcome=hook,
+                                           locked=True)
     except operations.PaymentRefused as refusal:
         session.rollback()
         return Collection("skipped", invoice_id, f"{label}: {refusal.message}")

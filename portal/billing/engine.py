@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, or_, select
+from sqlalchemy import event as orm_event
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -109,6 +110,8 @@ class Step:
     kind: str  # renewed | ended | resumed | locked
     text: str = ""
     invoice_created: bool = False
+    # Whether the subscription as this step left it is still due (more periods missed).
+    due_again: bool = True
 
 
 def run(session: Session, *, now: datetime, gateway: PaymentGateway, policy: BillingPolicy,
@@ -119,11 +122,34 @@ def run(session: Session, *, now: datetime, gateway: PaymentGateway, policy: Bil
     now = as_utc(now)
     summary = RunSummary(dry_run=dry_run)
     session.info["billing_dry_run"] = dry_run
+    session.info[_HELD] = []
     try:
         return _run(session, now=now, gateway=gateway, policy=policy, dry_run=dry_run,
                     progress=progress, summary=summary)
     finally:
         session.info.pop("billing_dry_run", None)
+        session.info.pop(_HELD, None)
+
+
+# The session's identity map holds clean rows weakly: a row the engine read (the subscription
+# it claimed, the customer it locked) and no longer names is gone by the commit, and the commit's
+# webhook events read it again, with everything it points to. During a run every row loaded or
+# written is held until its transaction ends, so a transaction reads each row once.
+_HELD = "portal.billing.held"
+
+
+@orm_event.listens_for(Session, "loaded_as_persistent")
+@orm_event.listens_for(Session, "pending_to_persistent")
+def _hold(session: Session, instance) -> None:
+    held = session.info.get(_HELD)
+    if held is not None:
+        held.append(instance)
+
+
+@orm_event.listens_for(Session, "after_transaction_end")
+def _let_go(session: Session, transaction) -> None:
+    if transaction.parent is None and session.info.get(_HELD):
+        session.info[_HELD] = []
 
 
 def _run(session: Session, *, now: datetime, gateway: PaymentGateway, policy: BillingPolicy,
@@ -287,7 +313,8 @@ def _subscription_unit(session: Session, sub_id: str, *, now: datetime,
         elif step.kind == "ended":
             summary.canceled += 1
         summary.invoiced += int(step.invoice_created)
-        if step.kind == "ended":
+        if step.kind == "ended" or not step.due_again:
+            # Not due once this step committed: no second claim only to find that out.
             break
     else:
         log.warning("billing run: %s is more than %d periods behind; the next run goes on",
@@ -368,7 +395,8 @@ def advance_once(session: Session, sub_id: str, *, now: datetime,
         return Step("resumed", "collection resumed")
     if subscription.cancel_at_period_end:
         return _end(session, subscription, at=boundary, now=now)
-    return _renew(session, subscription, boundary, now=now)
+    step = _renew(session, subscription, boundary, now=now)
+    return replace(step, due_again=is_due(subscription, now))
 
 
 def _end(session: Session, subscription: Subscription, *, at: datetime,

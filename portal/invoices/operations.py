@@ -13,7 +13,7 @@ from functools import cache
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, inspect, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -318,15 +318,19 @@ OutcomeHook = Callable[[Session, Invoice, Payment], None]
 
 def charge_invoice(session: Session, invoice: Invoice, method: PaymentMethod, *, key: str,
                    now: datetime, actor: str, gateway: PaymentGateway,
-                   on_outcome: OutcomeHook | None = None) -> PayResult:
+                   on_outcome: OutcomeHook | None = None, locked: bool = False) -> PayResult:
     """Charge what is left on ``invoice`` to ``method`` once per ``key``: the portal's Pay
     button and the billing engine both come here.
 
     Commits twice: the payment as "processing" under the invoice's lock before the processor
     is called (outside any lock), then the outcome. A payment still processing blocks every
-    other charge of the invoice. Raises PaymentRefused when nothing was attempted."""
+    other charge of the invoice. Raises PaymentRefused when nothing was attempted.
+
+    ``locked``: the caller took lock_invoice in the transaction still open, refreshed the
+    invoice after it and found no payment processing (the billing engine does), so the
+    claim does not take the locks and read the same rows again."""
     try:
-        claimed = _claim(session, invoice, method, key, now=now, actor=actor)
+        claimed = _claim(session, invoice, method, key, now=now, actor=actor, locked=locked)
     except IntegrityError:
         # Two requests with one key passed the lock together (possible only where the database
         # took no lock): the key's unique index stopped the second, which answers with the first.
@@ -363,11 +367,12 @@ def lock_invoice(session: Session, invoice: Invoice) -> None:
 
 
 def _claim(session: Session, invoice: Invoice, method: PaymentMethod, key: str, *,
-           now: datetime, actor: str) -> Payment | PayResult:
+           now: datetime, actor: str, locked: bool = False) -> Payment | PayResult:
     """Under the invoice's lock: answer a repeat, refuse what cannot be paid, or save a
     processing payment and commit it."""
-    lock_invoice(session, invoice)
-    session.refresh(invoice)
+    if not locked:
+        lock_invoice(session, invoice)
+        session.refresh(invoice)
     earlier = _payment_by_key(session, key)
     if earlier is not None:
         session.commit()
@@ -385,7 +390,7 @@ def _claim(session: Session, invoice: Invoice, method: PaymentMethod, key: str, 
     if invoice.status != "open":
         session.commit()
         raise PaymentRefused("not_payable", not_payable_message(invoice.status))
-    if _payments_of(session, invoice.id, "processing"):
+    if not locked and _payments_of(session, invoice.id, "processing"):
         session.commit()
         raise PaymentRefused(
             "in_progress",
@@ -412,30 +417,59 @@ def _claim(session: Session, invoice: Invoice, method: PaymentMethod, key: str, 
                       status="processing", created=now)
     session.add(payment)
     session.flush()
+    # What the processor is asked, as committed: the commit expires the rows, and reading them
+    # back would only open a transaction that stays idle while the processor answers.
+    inspect(payment).info[_ASKED] = _asked(invoice, payment, method)
     session.commit()
     return payment
+
+
+# Key in a payment's InstanceState.info: the _Ask its claim committed.
+_ASKED = "portal.invoices.asked"
+
+
+@dataclass(frozen=True)
+class _Ask:
+    """One charge as the processor is asked for it, and the rows to lock for its answer."""
+
+    payment_id: str
+    token: str
+    amount: int
+    currency: str
+    idempotency_key: str
+    description: str
+    invoice_id: str
+    subscription_id: str | None
+
+
+def _asked(invoice: Invoice, payment: Payment, method: PaymentMethod) -> _Ask:
+    return _Ask(payment_id=payment.id, token=method.processor_token, amount=payment.amount,
+                currency=payment.currency, idempotency_key=payment.idempotency_key,
+                description=f"Invoice {invoice.number}", invoice_id=invoice.id,
+                subscription_id=invoice.subscription_id)
 
 
 def _charge(session: Session, invoice: Invoice, payment: Payment, method: PaymentMethod, *,
             now: datetime, actor: str, gateway: PaymentGateway,
             on_outcome: OutcomeHook | None = None) -> PayResult:
     """Call the processor once, outside any lock, then record what it said."""
-    payment_id = payment.id
+    ask = inspect(payment).info.pop(_ASKED, None) or _asked(invoice, payment, method)
     try:
-        outcome = gateway.charge(method.processor_token, amount=payment.amount,
-                                 currency=payment.currency,
-                                 idempotency_key=payment.idempotency_key,
-                                 description=f"Invoice {invoice.number}")
+        outcome = gateway.charge(ask.token, amount=ask.amount, currency=ask.currency,
+                                 idempotency_key=ask.idempotency_key,
+                                 description=ask.description)
     except Exception:
         # We cannot know whether money moved, so the payment stays "processing": that blocks a
         # second charge until the processor's answer is reconciled.
-        log.exception("charge for payment %s got no answer", payment_id)
+        log.exception("charge for payment %s got no answer", ask.payment_id)
         from portal.ops.metrics import payment_outcome
 
         payment_outcome("processing")
         return PayResult("processing", payment)
 
-    lock_invoice(session, invoice)
+    if ask.subscription_id:
+        lock_subscription(session, ask.subscription_id)
+    _lock_invoice(session, ask.invoice_id)
     session.refresh(invoice)
     session.refresh(payment)
     if payment.status != "processing":

@@ -94,11 +94,14 @@ def load(session: Session, model, objs: Sequence[Any], *options, needs: Iterable
     from sqlalchemy.orm import RelationshipDirection
 
     relationships = sa_inspect(model).relationships
+    relationship_keys = set(relationships.keys())
     needs = list(needs)
 
     def lacks(obj) -> bool:
         state = sa_inspect(obj)
-        if state.expired_attributes:  # after a commit: one query refreshes the whole page
+        # After a commit: one query refreshes the whole page. Only relationships expired (a
+        # refresh of the row's columns) is no reason: each is checked below like an unloaded one.
+        if not state.expired_attributes <= relationship_keys:
             return True
         for name in needs:
             if name not in state.unloaded:
