@@ -382,20 +382,25 @@ def gunicorn_workers(environ=None, cpus: int | None = None) -> int:
 PORTAL_GUNICORN_CONF = "portal.gunicorn_conf"
 
 
+def _option_values(words: list[str], short: str, long: str) -> list[str]:
+    """The values given to one of gunicorn's options, in each spelling it accepts:
+    ``-w 3``, ``-w3``, ``-w=3``, ``--workers 3`` and ``--workers=3``."""
+    values = []
+    for index, word in enumerate(words):
+        if word in (short, long) and index + 1 < len(words):
+            values.append(words[index + 1])
+        elif word.startswith(f"{long}="):
+            values.append(word.split("=", 1)[1])
+        elif word.startswith(short) and len(word) > len(short) and not word.startswith("--"):
+            values.append(word[len(short):].lstrip("="))
+    return values
+
+
 def _names_portal_gunicorn_conf(words: list[str]) -> bool:
     """Whether gunicorn's arguments load portal/gunicorn_conf.py (-c python:portal.gunicorn_conf)."""
-    for index, word in enumerate(words):
-        value = None
-        if word in ("-c", "--config") and index + 1 < len(words):
-            value = words[index + 1]
-        elif word.startswith("--config="):
-            value = word.split("=", 1)[1]
-        elif word.startswith("-c") and len(word) > 2:
-            value = word[2:].lstrip("=")
-        if value is not None and (value == f"python:{PORTAL_GUNICORN_CONF}"
-                                  or value.replace("\\", "/").endswith("portal/gunicorn_conf.py")):
-            return True
-    return False
+    return any(value == f"python:{PORTAL_GUNICORN_CONF}"
+               or value.replace("\\", "/").endswith("portal/gunicorn_conf.py")
+               for value in _option_values(words, "-c", "--config"))
 
 
 def announced_workers(environ=None, argv=None) -> int:
@@ -413,16 +418,8 @@ def announced_workers(environ=None, argv=None) -> int:
     program = Path(argv[0]) if argv else Path()
     if "gunicorn" in (program.name, program.parent.name) or program.name.startswith("gunicorn"):
         words += list(argv[1:])
-    for index, word in enumerate(words):
-        value = None
-        if word in ("-w", "--workers") and index + 1 < len(words):
-            value = words[index + 1]
-        elif word.startswith("--workers="):
-            value = word.split("=", 1)[1]
-        elif word.startswith("-w") and len(word) > 2:
-            value = word[2:].lstrip("=")
-        if value is not None and value.strip().isdigit():
-            counts.append(int(value))
+    counts += [int(value) for value in _option_values(words, "-w", "--workers")
+               if value.strip().isdigit()]
     concurrency = str(environ.get("WEB_CONCURRENCY", "")).strip()
     if concurrency.isdigit():
         counts.append(int(concurrency))
