@@ -29,7 +29,8 @@ class Invoice(db.Model):
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=id_factory("in"))
     # A human number such as ACME-0007; given when the invoice is finalized, never reused.
     number: Mapped[str | None] = mapped_column(String(40), unique=True)
-    customer_id: Mapped[str] = mapped_column(ForeignKey("customer.id"), index=True)
+    # Indexed by ix_invoice_customer_created, whose first column it is.
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customer.id"))
     subscription_id: Mapped[str | None] = mapped_column(ForeignKey("subscription.id"), index=True)
     status: Mapped[str] = mapped_column(String(20), default="draft")
     currency: Mapped[str] = mapped_column(String(3))
