@@ -164,7 +164,13 @@ class Defaults:
     METRICS_ALLOWED_NETWORKS = None
     # How long /readyz waits for the database and each Redis before calling it unavailable.
     READYZ_TIMEOUT_SECONDS = 2
+    # How long a rate limit waits for a Redis in RATELIMIT_STORAGE_URI before counting in the
+    # process's memory instead (portal/login/limits.py).
+    RATELIMIT_REDIS_TIMEOUT_SECONDS = 1
 
+
+# The storage URIs that limits hands to redis-py, which waits for ever unless told a timeout.
+REDIS_SCHEMES = ("redis://", "rediss://", "redis+unix://", "redis+sentinel://", "redis+cluster://")
 
 # Settings that must stay text even when an environment variable looks like a number or
 # JSON (from_prefixed_env parses PORTAL_SECRET_KEY=123456 as the integer 123456).
@@ -334,14 +340,28 @@ def _check_operations(config: dict, production: bool) -> None:
         raise ConfigError(f"PORTAL_METRICS_TOKEN must be at least {METRICS_TOKEN_MIN_LENGTH} "
                           f"characters when PORTAL_ENV=production (make one with "
                           f"{RANDOM_VALUE_COMMAND})")
-    timeout = config.setdefault("READYZ_TIMEOUT_SECONDS", Defaults.READYZ_TIMEOUT_SECONDS)
+    _positive_seconds(config, "READYZ_TIMEOUT_SECONDS")
+    # A Redis that hangs (stopped, or a network that drops packets) rather than refusing must
+    # not hold each sign-in for ever: the limits wait this long, then count in memory.
+    timeout = _positive_seconds(config, "RATELIMIT_REDIS_TIMEOUT_SECONDS")
+    if str(config.get("RATELIMIT_STORAGE_URI") or "").startswith(REDIS_SCHEMES):
+        options = dict(config.get("RATELIMIT_STORAGE_OPTIONS") or {})
+        options.setdefault("socket_connect_timeout", timeout)
+        options.setdefault("socket_timeout", timeout)
+        config["RATELIMIT_STORAGE_OPTIONS"] = options
+
+
+def _positive_seconds(config: dict, name: str) -> float:
+    """The setting as a number of seconds more than 0 (its default when unset)."""
+    value = config.setdefault(name, getattr(Defaults, name))
     try:
-        timeout = float(timeout)
+        value = float(value)
     except (TypeError, ValueError):
-        timeout = 0
-    if timeout <= 0:
-        raise ConfigError("PORTAL_READYZ_TIMEOUT_SECONDS must be a number of seconds more than 0")
-    config["READYZ_TIMEOUT_SECONDS"] = timeout
+        value = 0
+    if value <= 0:
+        raise ConfigError(f"PORTAL_{name} must be a number of seconds more than 0")
+    config[name] = value
+    return value
 
 
 def _check_rate_limit_storage(config: dict) -> None:
