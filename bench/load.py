@@ -47,7 +47,6 @@ import platform
 import re
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -59,13 +58,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.throughput import (  # noqa: E402  (after the path is set)
-    _create_database,
-    _drop_database,
-    _free_port,
-    _gunicorn,
-    _production_env,
-    _wait_until_up,
+from bench.servers import (  # noqa: E402  (after the path is set)
+    create_database,
+    drop_database,
+    free_port,
+    production_env,
+    start_gunicorn,
+    stop_servers,
+    wait_until_up,
 )
 
 ROUTES = [
@@ -157,7 +157,7 @@ def main() -> int:
     try:
         if args.only in (None, "demo"):
             name = f"bench_load_demo_{os.getpid()}"
-            uri = _create_database(args.admin_uri, name)
+            uri = create_database(args.admin_uri, name)
             made.append(name)
             print(f"demo: seeding {name} with the demo and {args.demo_customers} customers ...",
                   flush=True)
@@ -187,14 +187,14 @@ def main() -> int:
                       "...", flush=True)
                 _locust(dataset, secret, args.seconds, args.users,
                         tmp / f"{dataset.name}-{round_number}", counted=True)
-        _stop_servers(servers)
+        stop_servers(servers)
         servers = []
         _report(datasets, args)
         return 0
     finally:
-        _stop_servers(servers)
+        stop_servers(servers)
         for name in made:
-            _drop_database(args.admin_uri, name)
+            drop_database(args.admin_uri, name)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -512,27 +512,17 @@ def _buffers(plan: dict) -> str:
 
 def _start_servers(dataset: DataSet, secret: str, args, tmp: Path) -> list:
     """Two gunicorn instances on the data set's database, sharing Redis; returns them."""
-    env = _production_env(dataset.uri, tmp, args.redis, secret)
+    env = production_env(dataset.uri, tmp, args.redis, secret)
     env.update(LIMITS)
     env.update({"PORTAL_WORKER_MODE": "external",
                 "PORTAL_RATELIMIT_KEY_PREFIX": f"load{os.getpid()}{dataset.name}"})
-    ports = [_free_port(), _free_port()]
-    servers = [_gunicorn("portal:create_app()", port, args.workers, cwd=ROOT, env=env, log=tmp)
+    ports = [free_port(), free_port()]
+    servers = [start_gunicorn("portal:create_app()", port, args.workers, cwd=ROOT, env=env, log=tmp)
                for port in ports]
     for port in ports:
-        _wait_until_up(port, servers)
+        wait_until_up(port, servers)
     dataset.hosts = [f"http://127.0.0.1:{port}" for port in ports]
     return servers
-
-
-def _stop_servers(servers: list) -> None:
-    for server in servers:
-        server.send_signal(signal.SIGTERM)
-    for server in servers:
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 def _locust(dataset: DataSet, secret: str, seconds: int, users: int, prefix: Path,

@@ -22,18 +22,25 @@ import os
 import re
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.servers import (  # noqa: E402  (after the path is set)
+    create_database,
+    drop_database,
+    free_port,
+    production_env,
+    start_gunicorn,
+    stop_servers,
+    wait_until_up,
+)
 
 HELLO_APP = '''from flask import Flask
 
@@ -64,19 +71,19 @@ def main() -> int:
         return 2
 
     scratch = f"bench_throughput_{os.getpid()}"
-    database_uri = _create_database(args.admin_uri, scratch)
+    database_uri = create_database(args.admin_uri, scratch)
     tmp = Path(tempfile.mkdtemp(prefix="throughput-"))
     servers: list[subprocess.Popen] = []
     try:
         seeded = _seed(database_uri, tmp)
-        env = _production_env(database_uri, tmp, args.redis, seeded["secret"])
+        env = production_env(database_uri, tmp, args.redis, seeded["secret"])
         (tmp / "hello.py").write_text(HELLO_APP)
-        hello_port, portal_port = _free_port(), _free_port()
-        servers.append(_gunicorn("hello:app", hello_port, args.workers, cwd=tmp, env=env, log=tmp))
-        servers.append(_gunicorn("portal:create_app()", portal_port, args.workers, cwd=ROOT,
+        hello_port, portal_port = free_port(), free_port()
+        servers.append(start_gunicorn("hello:app", hello_port, args.workers, cwd=tmp, env=env, log=tmp))
+        servers.append(start_gunicorn("portal:create_app()", portal_port, args.workers, cwd=ROOT,
                                  env=env, log=tmp))
         for port in (hello_port, portal_port):
-            _wait_until_up(port, servers)
+            wait_until_up(port, servers)
 
         cookie = {"Cookie": f"{seeded['cookie_name']}={seeded['cookie']}"}
         pages = [
@@ -114,38 +121,12 @@ def main() -> int:
             print(f"| {name:<24} | {rate:>10,.0f} | {rate / baseline:>6.0%} | {queries:>7} |")
         return 0
     finally:
-        for server in servers:
-            server.send_signal(signal.SIGTERM)
-        for server in servers:
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-        _drop_database(args.admin_uri, scratch)
+        stop_servers(servers)
+        drop_database(args.admin_uri, scratch)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 # ---- the scratch database and its data ------------------------------------------------------
-
-def _create_database(admin_uri: str, name: str) -> str:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    engine = create_engine(admin_uri, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return make_url(admin_uri).set(database=name).render_as_string(hide_password=False)
-
-
-def _drop_database(admin_uri: str, name: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(admin_uri, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
-
 
 def _seed(database_uri: str, tmp: Path) -> dict:
     """Seed the demo, sign Jenny in, and count each page's queries in-process."""
@@ -204,58 +185,7 @@ def _seed(database_uri: str, tmp: Path) -> dict:
     return seeded
 
 
-# ---- servers and load ------------------------------------------------------------------------
-
-def _production_env(database_uri: str, tmp: Path, redis_uri: str, secret: str) -> dict:
-    # What a production start needs, set up front so the bench keeps starting as checks are added.
-    env = dict(os.environ)
-    env.update({
-        "PORTAL_ENV": "production",
-        "PORTAL_SECRET_KEY": secret,  # the key the signed-in cookie was made with
-        "PORTAL_SQLALCHEMY_DATABASE_URI": database_uri,
-        "PORTAL_MAIL_BACKEND": "smtp",
-        "PORTAL_MAIL_SUPPRESS_SEND": "true",
-        "PORTAL_RATELIMIT_STORAGE_URI": redis_uri,
-        "PORTAL_RATELIMIT_KEY_PREFIX": f"bench{os.getpid()}",
-        "PORTAL_PUBLIC_URL": "https://127.0.0.1:8000",
-        "PORTAL_TRUSTED_HOSTS": '["127.0.0.1"]',
-        "PORTAL_PROXY_FIX_X_FOR": "0",
-        "PORTAL_INSTANCE_PATH": str(tmp / "instance"),
-        "PYTHONPATH": str(ROOT),
-    })
-    return env
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _gunicorn(target: str, port: int, workers: int, *, cwd: Path, env: dict, log: Path):
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    command = [str(gunicorn) if gunicorn.exists() else "gunicorn", "--workers", str(workers),
-               "--worker-class", "sync", "--bind", f"127.0.0.1:{port}",
-               "--error-logfile", str(log / f"gunicorn-{port}.log"), target]
-    return subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.STDOUT)
-
-
-def _wait_until_up(port: int, servers: list, timeout: float = 60) -> None:
-    """Until a worker answers (the socket opens before the workers have built the app)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(server.poll() is not None for server in servers):
-            raise SystemExit("a gunicorn server exited early; its log is gunicorn-<port>.log")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/static/portal.css", timeout=30):
-                return
-        except urllib.error.HTTPError:
-            return  # the hello-world has no stylesheet, but it answered
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"nothing answered on port {port} within {timeout} s")
-
+# ---- load ------------------------------------------------------------------------------------
 
 def _check_ok(port: int, path: str, headers: dict) -> None:
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers)
