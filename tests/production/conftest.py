@@ -26,11 +26,12 @@ def app_config() -> dict:
     return {"WORKER_MODE": "external"}
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def deployed_on_postgresql(database_uri) -> None:
     """Skip, with the reason printed, on SQLite: a test that deploys the portal as production
     does (gunicorn, workers, faults injected into them) runs once, on production's database,
-    unless it is about SQLite itself."""
+    unless it is about SQLite itself. Session-scoped, so it skips before any module fixture
+    starts a server."""
     if make_url(database_uri).get_backend_name() != "postgresql":
         pytest.skip(ON_SQLITE)
 

@@ -1,8 +1,8 @@
 """Faults: PostgreSQL restarted (``pg_ctl restart -m fast``) while signed-in customers read
 pages, change their name and pay invoices through gunicorn.
 
-The database is a private cluster of this test's own (never the shared server), so the test
-runs in both suite runs. Afterwards the rows are checked with SQL for anything half-written,
+The database is a private cluster of this test's own (never the shared server); the test
+runs once, in the PostgreSQL run of the suite, with the other tests that deploy the portal. Afterwards the rows are checked with SQL for anything half-written,
 and the same gunicorn workers must answer again: the pool recovered without a restart.
 """
 
@@ -13,6 +13,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from portal import create_app
@@ -24,6 +25,9 @@ from tests.production.servers import Browser, clean_env, form_fields, wait_for
 BUSINESS = "Acme Cloud"
 CUSTOMERS = 3
 INVOICES_EACH = 8
+
+# Deployed as production runs it: in the PostgreSQL run of the suite only (conftest.py).
+pytestmark = pytest.mark.usefixtures("deployed_on_postgresql")
 
 
 def seed(session, now) -> list[dict]:

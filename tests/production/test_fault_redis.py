@@ -31,6 +31,9 @@ from tests.webhooks.conftest import make_endpoint, receiver  # noqa: F401  (fixt
 
 EMAIL = "jenny.rosen@example.com"
 
+# Deployed as production runs it: in the PostgreSQL run of the suite only (conftest.py).
+pytestmark = pytest.mark.usefixtures("deployed_on_postgresql")
+
 
 @pytest.fixture
 def settings(app, database_uri, tmp_path, private_redis, smtp_server):

@@ -18,6 +18,9 @@ from tests.production.servers import Browser, clean_env, passcode_in, wait_for
 
 EMAIL = "jenny.rosen@example.com"
 
+# Deployed as production runs it: in the PostgreSQL run of the suite only (conftest.py).
+pytestmark = pytest.mark.usefixtures("deployed_on_postgresql")
+
 
 # A failed send waits 0.2 s, then 0.4 s, never more than 0.5 s: retries come quickly.
 FAST_RETRIES = {"OUTBOX_POLL_SECONDS": "0.2", "OUTBOX_RETRY_BASE_SECONDS": "0.2",

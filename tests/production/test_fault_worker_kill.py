@@ -31,6 +31,10 @@ from tests.outbox.conftest import WorkerProcess
 from tests.production.faults import kill, report
 from tests.production.servers import clean_env, wait_for
 
+# Deployed as production runs it: in the PostgreSQL run of the suite only (conftest.py).
+pytestmark = pytest.mark.usefixtures("deployed_on_postgresql")
+
+
 # ---- webhooks ----------------------------------------------------------------------------------
 
 EVENTS = 6

@@ -33,6 +33,9 @@ WORKER_REDIS = "redis://127.0.0.1:6379/5"
 EMAILS_PER_IP = 4  # passcode emails one client IP may ask for, across every instance
 NEVER = 86400  # seconds: a periodic job that does not come round during a test
 
+# Deployed as production runs it: in the PostgreSQL run of the suite only (conftest.py).
+pytestmark = pytest.mark.usefixtures("deployed_on_postgresql")
+
 
 @pytest.fixture(scope="module")
 def redis_client():
