@@ -10,10 +10,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.login.conftest import login_link  # noqa: F401  (a fixture for the files here)
+from tests.login.conftest import login_link  # noqa: F401  (fixtures for the files here)
 from tests.outbox.conftest import free_port
 from tests.production.faults import GatedSMTP, PostgresCluster, RedisServer
 from tests.production.servers import Gunicorn
+from tests.webhooks.conftest import make_endpoint, receiver  # noqa: F401  (fixtures)
 
 ON_SQLITE = ("the portal's processes are deployed in the PostgreSQL run of the suite only "
              "(production's database; CI's second pass, PORTAL_TEST_DATABASE_URI)")

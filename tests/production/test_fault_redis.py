@@ -27,7 +27,6 @@ from portal.outbox.models import OutboxMessage
 from tests.outbox.conftest import WorkerProcess
 from tests.production.faults import report
 from tests.production.servers import Browser, clean_env, passcode_in, wait_for
-from tests.webhooks.conftest import make_endpoint, receiver  # noqa: F401  (fixtures)
 
 EMAIL = "jenny.rosen@example.com"
 
@@ -63,14 +62,14 @@ def all_delivered(session) -> bool:
     return bool(rows) and all(row.sent_at is not None for row in rows)
 
 
-def event_ids(receiver) -> list[str]:  # noqa: F811
+def event_ids(receiver) -> list[str]:
     """The ids of the webhook events the receiver was sent (one per POST)."""
     return [json.loads(request.body)["id"] for request in receiver.requests]
 
 
 def test_customers_sign_in_and_pay_while_redis_is_down_and_nothing_is_lost_or_doubled(
-        session, customer, login_link, make_payment_method, make_invoice, make_endpoint,  # noqa: F811
-        receiver, smtp_server, private_redis, settings, start_gunicorn):  # noqa: F811
+        session, customer, login_link, make_payment_method, make_invoice, make_endpoint,
+        receiver, smtp_server, private_redis, settings, start_gunicorn):
     """Injected: redis-server killed (SIGKILL) after the portal and worker started, then
     started again, empty, after the customer had signed in, paid and added a card. Counted:
     every sign-in page, the payment and the card answered (no 500), the passcode emails and webhooks each delivered
