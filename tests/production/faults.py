@@ -1,7 +1,7 @@
-"""Real servers for the fault tests, each started on a free loopback port and cleaned up:
-the portal under gunicorn, a private redis-server, a private PostgreSQL cluster, an SMTP
-server that holds every conversation until it is let go, and a browser-like client that
-signs in through the login pages with their CSRF tokens. Not a test module.
+"""Servers for the fault tests to break, each started on a free loopback port and cleaned
+up: a private redis-server, a private PostgreSQL cluster, and an SMTP server that holds every
+conversation until it is let go. Not a test module: the portal's own processes and the
+browser are in servers.py, the fixtures that start these in conftest.py.
 
 None of these ever touches the shared PostgreSQL on 5432 or the Redis on 6379: the fault
 tests stop and start only servers they started themselves.
@@ -11,29 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
-import time
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
 
-import httpx
 import pytest
-from bs4 import BeautifulSoup
 
-from tests.conftest import TEST_SECRET
 from tests.outbox.conftest import free_port, wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-CODE_IN_EMAIL = re.compile(r"^\s*(\d{6})\s*$", re.MULTILINE)
 
 
 def report(injected: str, counted: str) -> str:
@@ -42,196 +34,6 @@ def report(injected: str, counted: str) -> str:
     line = f"injected: {injected}; counted: {counted}"
     print(line)
     return line
-
-
-def clean_env(**settings) -> dict:
-    """This process's environment without any PORTAL_* setting, plus ``settings`` as
-    PORTAL_<name>; the checkout first on PYTHONPATH, so subprocesses import this code."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-    env["PYTHONUNBUFFERED"] = "1"
-    env["PORTAL_SECRET_KEY"] = TEST_SECRET
-    # Static files read as they are: no Brotli copies built at each start (seconds of CPU).
-    env["PORTAL_STATIC_AUTOREFRESH"] = "true"
-    for name, value in settings.items():
-        env[f"PORTAL_{name}"] = value if isinstance(value, str) else _json(value)
-    return env
-
-
-def _json(value) -> str:
-    import json
-
-    return json.dumps(value)
-
-
-def children_of(pid: int) -> list[int]:
-    """The direct children of ``pid`` (gunicorn's workers), from /proc."""
-    try:
-        return sorted(int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
-    except FileNotFoundError:
-        return []
-
-
-# ---- the portal under gunicorn ----------------------------------------------------------------
-
-class Gunicorn:
-    """``gunicorn wsgi:app`` from the checkout on a free port, with ``env``; its output goes
-    to a file, shown when it fails to start."""
-
-    def __init__(self, env: dict, log: Path, *, workers: int = 2, threads: int = 4):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        self.workers = workers
-        with open(log, "ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads",
-                 str(threads), "--bind", f"127.0.0.1:{self.port}", "--graceful-timeout", "5",
-                 "--timeout", "60", "wsgi:app"],
-                cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT)
-
-    @property
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_ready(self, timeout: float = 60.0) -> Gunicorn:
-        """Until every worker is up and the signed-out page answers 200."""
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                pytest.fail(f"gunicorn exited with {self.process.returncode}:\n{self.output}")
-            try:
-                if (httpx.get(self.url + "/p/signed-out", timeout=5).status_code == 200
-                        and len(self.worker_pids()) == self.workers):
-                    return self
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                pytest.fail("gunicorn did not start:\n" + self.output)
-            time.sleep(0.1)
-
-    def worker_pids(self) -> list[int]:
-        """gunicorn's worker processes now."""
-        return children_of(self.process.pid)
-
-    def stop(self) -> None:
-        """SIGTERM, as a service manager stops it; SIGKILL if it does not go."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-
-
-@pytest.fixture
-def start_gunicorn(tmp_path):
-    """``start_gunicorn(env, workers=2, threads=4)``: a running portal; all are stopped
-    afterwards."""
-    started: list[Gunicorn] = []
-
-    def start(env: dict, **options) -> Gunicorn:
-        server = Gunicorn(env, tmp_path / f"gunicorn-{len(started)}.log", **options)
-        started.append(server)
-        return server.wait_ready()
-
-    yield start
-    for server in started:
-        server.stop()
-
-
-# ---- a customer's browser -----------------------------------------------------------------------
-
-class Browser:
-    """An HTTP client with a cookie jar that fills in forms as a browser would (the CSRF
-    token from the page), never following redirects by itself."""
-
-    def __init__(self, base_url: str, timeout: float = 30.0):
-        self.client = httpx.Client(base_url=base_url, timeout=timeout, follow_redirects=False)
-
-    def close(self) -> None:
-        self.client.close()
-
-    def get(self, path: str) -> httpx.Response:
-        return self.client.get(path)
-
-    def submit(self, page_path: str, action: str, data: dict) -> httpx.Response:
-        """GET ``page_path``, take the CSRF token of its form posting to ``action``, and POST
-        ``data`` with it."""
-        page = self.client.get(page_path)
-        assert page.status_code == 200, (page_path, page.status_code, page.text[:500])
-        return self.post(action, data, token=form_token(page.text, action))
-
-    def submit_form(self, page_path: str, action: str, **changes) -> httpx.Response:
-        """GET ``page_path`` and POST its form to ``action`` as it is filled in (hidden
-        fields, the checked or first radio button), with ``changes`` typed over it."""
-        page = self.client.get(page_path)
-        assert page.status_code == 200, (page_path, page.status_code, page.text[:500])
-        return self.client.post(action, data={**form_fields(page.text, action), **changes})
-
-    def post(self, action: str, data: dict, *, token: str | None) -> httpx.Response:
-        return self.client.post(action, data={**data, **({"csrf_token": token} if token else {})})
-
-    def request_code(self, link_id: str, email: str) -> httpx.Response:
-        """Ask for a passcode on the login link; the code page as the browser lands on it."""
-        path = f"/p/login/{link_id}"
-        answer = self.submit(path, path, {"email": email})
-        assert answer.status_code == 303, (answer.status_code, answer.text[:500])
-        return self.client.get(answer.headers["Location"])
-
-    def enter_code(self, link_id: str, code: str) -> httpx.Response:
-        """Type the passcode; the answer (a 303 to the overview when it was right)."""
-        path = f"/p/login/{link_id}/code"
-        return self.submit(path, path, {"code": code})
-
-
-def form_token(html: str, action: str | None = None) -> str | None:
-    """The csrf_token of the form posting to ``action`` (or of the first form)."""
-    soup = BeautifulSoup(html, "html.parser")
-    forms = soup.find_all("form")
-    for form in forms:
-        if action is None or (form.get("action") or "").split("?")[0] == action:
-            field_ = form.find("input", attrs={"name": "csrf_token"})
-            return field_["value"] if field_ else None
-    return None
-
-
-def form_fields(html: str, action: str) -> dict:
-    """What a browser would send for the form posting to ``action``, untouched."""
-    soup = BeautifulSoup(html, "html.parser")
-    for form in soup.find_all("form"):
-        if (form.get("action") or "").split("?")[0] != action:
-            continue
-        data: dict = {}
-        for item in form.find_all(["input", "textarea", "select"]):
-            name = item.get("name")
-            if not name:
-                continue
-            if item.get("type") in ("radio", "checkbox"):
-                if item.has_attr("checked") or (item.get("type") == "radio" and name not in data):
-                    data[name] = item.get("value", "on")
-            elif item.name == "select":
-                chosen = item.find("option", selected=True) or item.find("option")
-                data[name] = chosen.get("value", "") if chosen else ""
-            else:
-                data[name] = item.get("value", "") if item.name == "input" else item.text
-        return data
-    raise AssertionError(f"no form posts to {action}")
-
-
-def passcode_in(message: Message) -> str:
-    """The six-digit code of a passcode email (its text part)."""
-    for part in message.walk():
-        if part.get_content_type() == "text/plain":
-            body = part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8")
-            match = CODE_IN_EMAIL.search(body)
-            if match:
-                return match.group(1)
-    raise AssertionError("no passcode in the email")
 
 
 # ---- SMTP that takes its time --------------------------------------------------------------------
@@ -294,14 +96,6 @@ class GatedSMTP:
                 "MAIL_DEFAULT_SENDER": "billing@acme.example"}
 
 
-@pytest.fixture
-def gated_smtp():
-    """A GatedSMTP on a free port, not started: the test starts it when SMTP is to be up."""
-    server = GatedSMTP(port=free_port())
-    yield server
-    server.stop()
-
-
 # ---- a private Redis ---------------------------------------------------------------------------
 
 class RedisServer:
@@ -345,14 +139,6 @@ class RedisServer:
             self.process.kill()
             self.process.wait(10)
         self.process = None
-
-
-@pytest.fixture
-def private_redis(tmp_path):
-    """A RedisServer of this test's own, running; killed afterwards."""
-    server = RedisServer(tmp_path / "redis").start()
-    yield server
-    server.stop()
 
 
 # ---- a private PostgreSQL cluster -------------------------------------------------------------
@@ -433,17 +219,6 @@ class PostgresCluster:
             except (AssertionError, subprocess.TimeoutExpired):
                 pass
         shutil.rmtree(self.folder, ignore_errors=True)
-
-
-@pytest.fixture
-def private_postgresql():
-    """A PostgresCluster of this test's own, started; stopped and deleted afterwards."""
-    cluster = PostgresCluster()
-    try:
-        cluster.init().start()
-        yield cluster
-    finally:
-        cluster.destroy()
 
 
 def kill(process: subprocess.Popen) -> int:

@@ -116,14 +116,14 @@ def test_a_restored_backup_signs_the_customer_in_and_shows_their_invoices_and_th
                      MAIL_SERVER=smtp_server.host, MAIL_PORT=smtp_server.port,
                      MAIL_DEFAULT_SENDER="billing@acme.example")
     server = Gunicorn(env, tmp_path / "logs", workers=1, health_host=PUBLIC_HOST)
-    browser = Browser(PUBLIC_HOST, client_ip="198.51.100.7")
+    browser = Browser(server, host=PUBLIC_HOST, client_ip="198.51.100.7")
     try:
         server.start()
         sign_in(browser, server, link_id, smtp_server, email)
-        invoices = browser.get(server, "/p/invoices")
+        invoices = browser.get("/p/invoices")
         assert invoices.status_code == 200
         assert all(number in invoices.text for number in numbers)
-        logo_answer = browser.get(server, "/branding/logo")
+        logo_answer = browser.get("/branding/logo")
         assert logo_answer.status_code == 200
         assert logo_answer.content == stored_logo
     finally:

@@ -1,8 +1,8 @@
 """Faults: PostgreSQL restarted (``pg_ctl restart -m fast``) while signed-in customers read
 pages, change their name and pay invoices through gunicorn.
 
-The database is a private cluster of this test's own (never the shared server), so the test
-runs in both suite runs. Afterwards the rows are checked with SQL for anything half-written,
+The database is a private cluster of this test's own (never the shared server); the test
+runs once, in the PostgreSQL run of the suite, with the other tests that deploy the portal. Afterwards the rows are checked with SQL for anything half-written,
 and the same gunicorn workers must answer again: the pool recovered without a restart.
 """
 
@@ -13,24 +13,21 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from portal import create_app
 from portal.extensions import db
 from tests.conftest import base_config
-from tests.production.faults import (  # noqa: F401  (fixtures)
-    Browser,
-    clean_env,
-    form_fields,
-    private_postgresql,
-    report,
-    start_gunicorn,
-    wait_for,
-)
+from tests.production.faults import report
+from tests.production.servers import Browser, clean_env, form_fields, wait_for
 
 BUSINESS = "Acme Cloud"
 CUSTOMERS = 3
 INVOICES_EACH = 8
+
+# Deployed as production runs it: in the PostgreSQL run of the suite only (conftest.py).
+pytestmark = pytest.mark.usefixtures("deployed_on_postgresql")
 
 
 def seed(session, now) -> list[dict]:
@@ -130,10 +127,10 @@ class Tally:
             self.bad.append(f"{what}: {type(error).__name__} {error}")
 
 
-def reader(base_url, cookie, tally, stop):
+def reader(portal, cookie, tally, stop):
     """GETs the overview, the invoices and the billing information, round and round."""
-    browser = Browser(base_url)
-    browser.client.cookies.set("portal_session", cookie, domain="127.0.0.1")
+    browser = Browser(portal)
+    browser.cookies["portal_session"] = cookie
     while not stop.is_set():
         for path in ("/p/", "/p/invoices", "/p/billing-information"):
             try:
@@ -143,10 +140,10 @@ def reader(base_url, cookie, tally, stop):
     browser.close()
 
 
-def writer(base_url, cookie, customer, tally, stop):
+def writer(portal, cookie, customer, tally, stop):
     """Changes the customer's name (a new one each time) and pays their invoices in turn."""
-    browser = Browser(base_url)
-    browser.client.cookies.set("portal_session", cookie, domain="127.0.0.1")
+    browser = Browser(portal)
+    browser.cookies["portal_session"] = cookie
     sent, saved = set(), set()
     tally.names_sent[customer["id"]], tally.names_saved[customer["id"]] = sent, saved
     invoices = list(customer["invoices"])
@@ -159,8 +156,8 @@ def writer(base_url, cookie, customer, tally, stop):
             if tally.answer("GET name form", page) == "ok":
                 fields = form_fields(page.text, "/p/billing-information/name")
                 sent.add(name)
-                answer = browser.client.post("/p/billing-information/name",
-                                             data={**fields, "name": name})
+                answer = browser.post("/p/billing-information/name",
+                                      {**fields, "name": name})
                 if tally.answer("POST name", answer) == "ok":
                     saved.add(name)
         except httpx.HTTPError as error:
@@ -175,8 +172,7 @@ def writer(base_url, cookie, customer, tally, stop):
                 if "pay-form" not in page.text:
                     invoices.pop(0)  # paid already: the answer was lost to the restart
                     continue
-                answer = browser.client.post(f"{path}/pay",
-                                             data=form_fields(page.text, f"{path}/pay"))
+                answer = browser.post(f"{path}/pay", form_fields(page.text, f"{path}/pay"))
                 if tally.answer("POST pay", answer) == "ok":
                     with tally.lock:
                         tally.paid.add(invoice)
@@ -187,7 +183,7 @@ def writer(base_url, cookie, customer, tally, stop):
 
 
 def test_a_postgresql_restart_mid_load_fails_requests_cleanly_and_the_pool_recovers(
-        private_postgresql, start_gunicorn, tmp_path, monkeypatch):  # noqa: F811
+        private_postgresql, start_gunicorn, tmp_path, monkeypatch):
     """Injected: ``pg_ctl restart -m fast`` of the portal's PostgreSQL while 3 readers and 3
     writers (name changes, invoice payments) ran against gunicorn (2 workers x 4 threads).
     Counted: answers by kind (normal, the branded 503 with Retry-After, anything else: none
@@ -209,9 +205,9 @@ def test_a_postgresql_restart_mid_load_fails_requests_cleanly_and_the_pool_recov
                                       WORKER_MODE="external"), workers=2, threads=4)
     pids = portal.worker_pids()
     tally, stop = Tally(), threading.Event()
-    threads = [threading.Thread(target=reader, args=(portal.url, cookie, tally, stop))
+    threads = [threading.Thread(target=reader, args=(portal, cookie, tally, stop))
                for cookie in cookies]
-    threads += [threading.Thread(target=writer, args=(portal.url, cookie, customer, tally,
+    threads += [threading.Thread(target=writer, args=(portal, cookie, customer, tally,
                                                       stop))
                 for cookie, customer in zip(cookies, customers, strict=True)]
     for thread in threads:
@@ -230,8 +226,8 @@ def test_a_postgresql_restart_mid_load_fails_requests_cleanly_and_the_pool_recov
     assert tally.kinds["503"] >= 1, "no request met the restart"
     assert portal.worker_pids() == pids, "the same gunicorn workers answer"
     for cookie in cookies:
-        browser = Browser(portal.url)
-        browser.client.cookies.set("portal_session", cookie, domain="127.0.0.1")
+        browser = Browser(portal)
+        browser.cookies["portal_session"] = cookie
         assert browser.get("/p/invoices").status_code == 200
         browser.close()
     assert "Traceback" not in portal.output, portal.output[-3000:]

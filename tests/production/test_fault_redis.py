@@ -24,30 +24,18 @@ from sqlalchemy import select
 
 from portal.outbox.delivery import message_id_for
 from portal.outbox.models import OutboxMessage
-from tests.login.conftest import login_link  # noqa: F401  (a fixture)
 from tests.outbox.conftest import WorkerProcess
-from tests.production.faults import (  # noqa: F401  (fixtures)
-    Browser,
-    clean_env,
-    passcode_in,
-    private_redis,
-    report,
-    start_gunicorn,
-    wait_for,
-)
-from tests.webhooks.conftest import make_endpoint, receiver  # noqa: F401  (fixtures)
+from tests.production.faults import report
+from tests.production.servers import Browser, clean_env, passcode_in, wait_for
 
 EMAIL = "jenny.rosen@example.com"
 
-
-@pytest.fixture
-def app_config() -> dict:
-    """The test's own app delivers nothing: only the processes under test do."""
-    return {"WORKER_MODE": "external"}
+# Deployed as production runs it: in the PostgreSQL run of the suite only (conftest.py).
+pytestmark = pytest.mark.usefixtures("deployed_on_postgresql")
 
 
 @pytest.fixture
-def settings(app, database_uri, tmp_path, private_redis, smtp_server):  # noqa: F811
+def settings(app, database_uri, tmp_path, private_redis, smtp_server):
     """The settings the portal and its worker share: Redis mode on the private Redis."""
     return {
         "SQLALCHEMY_DATABASE_URI": database_uri,
@@ -74,15 +62,14 @@ def all_delivered(session) -> bool:
     return bool(rows) and all(row.sent_at is not None for row in rows)
 
 
-def event_ids(receiver) -> list[str]:  # noqa: F811
+def event_ids(receiver) -> list[str]:
     """The ids of the webhook events the receiver was sent (one per POST)."""
     return [json.loads(request.body)["id"] for request in receiver.requests]
 
 
 def test_customers_sign_in_and_pay_while_redis_is_down_and_nothing_is_lost_or_doubled(
-        session, customer, login_link, make_payment_method, make_invoice,  # noqa: F811
-        make_endpoint, receiver, smtp_server, private_redis, settings,  # noqa: F811
-        start_gunicorn):  # noqa: F811
+        session, customer, login_link, make_payment_method, make_invoice, make_endpoint,
+        receiver, smtp_server, private_redis, settings, start_gunicorn):
     """Injected: redis-server killed (SIGKILL) after the portal and worker started, then
     started again, empty, after the customer had signed in, paid and added a card. Counted:
     every sign-in page, the payment and the card answered (no 500), the passcode emails and webhooks each delivered
@@ -93,7 +80,7 @@ def test_customers_sign_in_and_pay_while_redis_is_down_and_nothing_is_lost_or_do
     make_endpoint(["invoice.paid"])
     worker = WorkerProcess(clean_env(**settings)).wait_ready()
     portal = start_gunicorn(clean_env(**settings))
-    browser = Browser(portal.url)
+    browser = Browser(portal)
     try:
         private_redis.stop()
 

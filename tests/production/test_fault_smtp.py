@@ -13,24 +13,13 @@ from sqlalchemy import select
 
 from portal.outbox.delivery import message_id_for
 from portal.outbox.models import OutboxMessage
-from tests.login.conftest import login_link  # noqa: F401  (a fixture)
-from tests.production.faults import (  # noqa: F401  (fixtures)
-    Browser,
-    clean_env,
-    gated_smtp,
-    passcode_in,
-    report,
-    start_gunicorn,
-    wait_for,
-)
+from tests.production.faults import report
+from tests.production.servers import Browser, clean_env, passcode_in, wait_for
 
 EMAIL = "jenny.rosen@example.com"
 
-
-@pytest.fixture
-def app_config() -> dict:
-    """The test's own app delivers nothing: only the processes under test do."""
-    return {"WORKER_MODE": "external"}
+# Deployed as production runs it: in the PostgreSQL run of the suite only (conftest.py).
+pytestmark = pytest.mark.usefixtures("deployed_on_postgresql")
 
 
 # A failed send waits 0.2 s, then 0.4 s, never more than 0.5 s: retries come quickly.
@@ -40,7 +29,7 @@ FAST_RETRIES = {"OUTBOX_POLL_SECONDS": "0.2", "OUTBOX_RETRY_BASE_SECONDS": "0.2"
 
 
 @pytest.fixture
-def portal_env(app, database_uri, tmp_path, gated_smtp):  # noqa: F811
+def portal_env(app, database_uri, tmp_path, gated_smtp):
     """The environment of a portal on the suite's database, mailing through gated_smtp."""
     return clean_env(SQLALCHEMY_DATABASE_URI=database_uri,
                      INSTANCE_PATH=str(tmp_path / "gunicorn-instance"),
@@ -75,12 +64,12 @@ def sign_in_through_the_pages(browser, link, smtp, session, *, before_smtp_retur
 
 
 def test_sign_in_answers_while_smtp_refuses_and_the_code_arrives_once_when_it_returns(
-        session, customer, login_link, gated_smtp, portal_env, start_gunicorn):  # noqa: F811
+        session, customer, login_link, gated_smtp, portal_env, start_gunicorn):
     """Injected: nothing listens on the SMTP port (connections refused) for at least three
     sends. Counted: the sign-in page answered first, the row's attempts, one passcode email
     delivered with the row's Message-ID, none lost, none twice, and the customer signed in."""
     portal = start_gunicorn(portal_env)
-    browser = Browser(portal.url)
+    browser = Browser(portal)
 
     def smtp_returns():
         wait_for(lambda: passcode_rows(session)[0].attempts >= 3,
@@ -101,7 +90,7 @@ def test_sign_in_answers_while_smtp_refuses_and_the_code_arrives_once_when_it_re
 
 
 def test_sign_in_answers_while_smtp_hangs_and_the_code_arrives_once_it_answers(
-        session, customer, login_link, gated_smtp, portal_env, start_gunicorn):  # noqa: F811
+        session, customer, login_link, gated_smtp, portal_env, start_gunicorn):
     """Injected: an SMTP server that takes every conversation and never answers the message
     (longer than PORTAL_MAIL_TIMEOUT_SECONDS), until let go. Counted: the sign-in page
     answered while it hung, sends timed out and were retried, then one email delivered, none
@@ -109,7 +98,7 @@ def test_sign_in_answers_while_smtp_hangs_and_the_code_arrives_once_it_answers(
     gated_smtp.give_up_after = 2.5  # the server's own timeout, after the sender's (1 s)
     gated_smtp.start()
     portal = start_gunicorn(portal_env)
-    browser = Browser(portal.url)
+    browser = Browser(portal)
 
     def smtp_answers():
         wait_for(lambda: gated_smtp.conversations >= 1 and passcode_rows(session)[0].attempts

@@ -28,13 +28,11 @@ from tests.billing.helpers import FEB_1, JAN_1
 from tests.billing.processes import command_env, start_billing_run
 from tests.billing.recording_gateway import read_log
 from tests.outbox.conftest import WorkerProcess
-from tests.production.faults import clean_env, kill, report, wait_for
+from tests.production.faults import kill, report
+from tests.production.servers import clean_env, wait_for
 
-
-@pytest.fixture
-def app_config() -> dict:
-    """The test's own app delivers nothing: only the processes under test do."""
-    return {"WORKER_MODE": "external"}
+# Deployed as production runs it: in the PostgreSQL run of the suite only (conftest.py).
+pytestmark = pytest.mark.usefixtures("deployed_on_postgresql")
 
 
 # ---- webhooks ----------------------------------------------------------------------------------

@@ -122,9 +122,9 @@ class Gunicorn:
 
 
 @pytest.fixture
-def gunicorn(app, database_uri, tmp_path):
+def gunicorn(deployed_on_postgresql, app, database_uri, tmp_path):
     """The portal under gunicorn with two workers, in production, on the suite's database
-    (marked migrated), metrics on in multiprocess mode."""
+    (marked migrated), metrics on in multiprocess mode; in the PostgreSQL run only."""
     if not Path(sys.executable).with_name("gunicorn").exists():
         pytest.skip("gunicorn is not installed (pip install -e '.[test]' brings it)")
     port = free_port()

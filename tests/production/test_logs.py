@@ -95,8 +95,9 @@ def test_a_line_outside_any_request_says_so():
 # ---- carried into the worker's jobs --------------------------------------------------------------
 
 def test_the_worker_logs_the_email_it_sends_under_the_request_id_that_queued_it(
-        client, session, login_link, make_customer, smtp_server, smtp_config,
-        start_worker):  # noqa: F811  (the fixture imported above)
+        deployed_on_postgresql, client, session, login_link, make_customer, smtp_server,
+        smtp_config, start_worker):  # noqa: F811  (the fixture imported above)
+    """The worker as a process: in the PostgreSQL run only (tests/production/conftest.py)."""
     make_customer(email="jenny.rosen@example.com")
     response = client.post(f"/p/login/{login_link.id}", data={"email": "jenny.rosen@example.com"},
                            headers={"X-Request-Id": "req-signin-42"})

@@ -22,7 +22,7 @@ from tests.production.servers import (
     Worker,
     free_port,
     portal_env,
-    request_code,
+    post_email,
     sign_in,
     wait_for,
 )
@@ -32,6 +32,9 @@ LIMITS_REDIS = "redis://127.0.0.1:6379/6"
 WORKER_REDIS = "redis://127.0.0.1:6379/5"
 EMAILS_PER_IP = 4  # passcode emails one client IP may ask for, across every instance
 NEVER = 86400  # seconds: a periodic job that does not come round during a test
+
+# Deployed as production runs it: in the PostgreSQL run of the suite only (conftest.py).
+pytestmark = pytest.mark.usefixtures("deployed_on_postgresql")
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +184,7 @@ def browsers():
     made: list[Browser] = []
 
     def make(count: int) -> list[Browser]:
-        new = [Browser(PUBLIC_HOST, client_ip=f"10.0.{n // 250}.{n % 250 + 1}")
+        new = [Browser(host=PUBLIC_HOST, client_ip=f"10.0.{n // 250}.{n % 250 + 1}")
                for n in (next(_client_ips) for _ in range(count))]
         made.extend(new)
         return new
@@ -202,8 +205,8 @@ def _fresh_mailbox(smtp):
 def test_a_rate_limit_is_counted_once_across_both_instances(deployment, link, browsers):
     [browser] = browsers(1)
     first, second = deployment.webs
-    statuses = [request_code(browser, (first, second)[i % 2], link.id,
-                             f"someone-{i}@example.com").status_code
+    statuses = [post_email(browser, (first, second)[i % 2], link.id,
+                           f"someone-{i}@example.com").status_code
                 for i in range(2 * EMAILS_PER_IP)]
     # Counted per process, each of the four gunicorn workers would allow the limit.
     assert statuses == [303] * EMAILS_PER_IP + [429] * EMAILS_PER_IP
@@ -218,20 +221,20 @@ def test_a_sign_in_made_on_one_instance_is_valid_on_the_other_until_signed_out_t
     [browser] = browsers(1)
     sign_in(browser, first, link.id, smtp, customer.email)
 
-    overview = browser.get(second, "/p/")
+    overview = browser.get("/p/", server=second)
     assert overview.status_code == 200
     assert customer.email in overview.text
     copied_cookies = dict(browser.cookies)
 
-    response = browser.submit(second, "/p/", "/p/sign-out", {})
+    response = browser.submit("/p/", "/p/sign-out", {}, server=second)
     assert response.status_code == 303
     assert response.headers["Location"].endswith("/p/signed-out")
 
     # The sign-in ended on the server: even the cookie as it was before opens nothing on A.
-    thief = Browser(PUBLIC_HOST, client_ip=browser.client_ip)
+    thief = Browser(first, host=PUBLIC_HOST, client_ip=browser.client_ip)
     thief.cookies = copied_cookies
     try:
-        answer = thief.get(first, "/p/")
+        answer = thief.get("/p/")
     finally:
         thief.close()
     assert answer.status_code == 303
@@ -250,7 +253,7 @@ def test_emails_asked_for_on_both_instances_are_each_sent_exactly_once_by_the_tw
     for address in addresses:
         make_customer(email=address, name=address.split("@")[0])
     for i, (browser, address) in enumerate(zip(browsers(count), addresses, strict=True)):
-        assert request_code(browser, deployment.webs[i % 2], link.id, address).status_code == 303
+        assert post_email(browser, deployment.webs[i % 2], link.id, address).status_code == 303
 
     def all_sent() -> list[OutboxMessage]:
         session.expire_all()

@@ -211,8 +211,9 @@ def test_a_payment_counts_under_its_outcome(client, signed_in_customer, make_inv
 # ---- the worker's own port ---------------------------------------------------------------------
 
 def test_the_worker_serves_its_deliveries_and_the_queue_on_its_metrics_port(
-        session, now, smtp_server, smtp_config,
+        deployed_on_postgresql, session, now, smtp_server, smtp_config,
         worker_env):  # noqa: F811  (the fixture imported above)
+    """The worker as a process: in the PostgreSQL run only (tests/production/conftest.py)."""
     import subprocess
     import sys
     import urllib.request
