@@ -16,7 +16,8 @@ import threading
 
 import pytest
 
-from tests.production.faults import private_redis, report  # noqa: F401  (a fixture)
+from tests.production.conftest import private_redis  # noqa: F401  (a fixture)
+from tests.production.faults import report
 
 # Long enough for any loaded machine to answer a sign-in; a limit that waited on the stopped
 # Redis for good would never let it answer.
