@@ -14,8 +14,6 @@ Fixtures for every feature's browser tests:
 
 Without Chromium or Playwright the tests are skipped with the reason printed, unless
 PORTAL_REQUIRE_BROWSER=1, which turns that into a failure (for CI machines that must run them).
-On PostgreSQL they are skipped (reason printed) unless PORTAL_BROWSER_ON_POSTGRESQL=1: CI runs
-them in its SQLite pass.
 """
 
 from __future__ import annotations
@@ -63,21 +61,9 @@ def live_server(app):
         server.server_close()
 
 
-# What Chromium shows is the same pages the rest of the suite requests on both databases; the
-# browser tests run once, in the SQLite pass, so CI's PostgreSQL pass (which deploys the portal
-# for the production tests) stays within its time.
-ON_POSTGRESQL = ("browser tests run in the SQLite pass only: the pages they drive are requested "
-                 "on PostgreSQL by the rest of the suite (PORTAL_BROWSER_ON_POSTGRESQL=1 runs "
-                 "them here too)")
-
-
 @pytest.fixture(scope="session")
-def browser(database_uri):
+def browser():
     """The run's headless Chromium (shared with every other conftest that imports this)."""
-    if (database_uri.startswith("postgresql")
-            and os.environ.get("PORTAL_BROWSER_ON_POSTGRESQL") != "1"):
-        print(f"\nSKIPPED browser tests: {ON_POSTGRESQL}")
-        pytest.skip(ON_POSTGRESQL)
     try:
         chromium = acquire()
     except BrowserUnavailable as error:
