@@ -169,7 +169,8 @@ class Defaults:
     RATELIMIT_REDIS_TIMEOUT_SECONDS = 1
 
 
-# The storage URIs that limits hands to redis-py, which waits for ever unless told a timeout.
+# The storage URIs that limits hands to redis-py, which waits as long as it is told (5 s in
+# redis-py 8 when told nothing; for ever in older releases).
 REDIS_SCHEMES = ("redis://", "rediss://", "redis+unix://", "redis+sentinel://", "redis+cluster://")
 
 # Settings that must stay text even when an environment variable looks like a number or
